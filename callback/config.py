@@ -1,0 +1,249 @@
+"""Settings: TOML (--config, $WECOM_CONFIG or ./config.toml) plus WECOM_* environment overrides.
+
+Every problem raises ConfigError naming the key, what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from callback.errors import ConfigError
+
+DEFAULT_API_BASE_URL = "https://qyapi.weixin.qq.com"
+ENV_PREFIX = "WECOM_"
+_APP_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]{1,32}")
+_AES_KEY_RE = re.compile(r"[A-Za-z0-9]{43}")
+_CONSOLE = "the WeCom admin console (应用管理 → your app"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """One WeCom application. Without token/encoding_aes_key it is send-only."""
+
+    name: str
+    corp_id: str
+    agent_id: int
+    secret: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    encoding_aes_key: str = field(default="", repr=False)
+    api_base_url: str = DEFAULT_API_BASE_URL
+
+    @property
+    def receives(self) -> bool:
+        """Whether callbacks are configured (token and EncodingAESKey present)."""
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The [server] table."""
+
+    callback_prefix: str = "/wecom/callback"
+    max_clock_skew_s: int = 300
+    handlers: tuple[str, ...] | None = None  # None: the modules of the handlers/ package
+    reply_budget_ms: int = 4000
+    state: str = "sqlite:///wecom-state.db"
+    queue: str = "embedded"
+    max_body_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything create_app() needs; `source` says where it came from (a path, or env/sandbox)."""
+
+    apps: Mapping[str, AppSettings]
+    server: ServerSettings = ServerSettings()
+    source: str = ""
+    sandbox: bool = False
+
+
+def find_config(path: str | None, env: Mapping[str, str]) -> Path | None:
+    """--config, else $WECOM_CONFIG, else ./config.toml; None when there is no file (sandbox)."""
+    if path:
+        if not Path(path).is_file():
+            raise ConfigError(f"--config {path}: no such file; give the path of your config.toml")
+        return Path(path)
+    if env.get("WECOM_CONFIG"):
+        candidate = Path(env["WECOM_CONFIG"])
+        if not candidate.is_file():
+            raise ConfigError(
+                f"WECOM_CONFIG={candidate}: no such file; fix the path or unset WECOM_CONFIG"
+            )
+        return candidate
+    default = Path("config.toml")
+    return default if default.is_file() else None
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a TOML file, with environment overrides applied."""
+    env = os.environ if env is None else env
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid TOML ({exc}); compare with config.example.toml"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return from_mapping(apply_env(data, env), source=str(path))
+
+
+def apply_env(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay WECOM_APPS__NAME__KEY and WECOM_SERVER__KEY variables (names match any case)."""
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    apps = merged.setdefault("apps", {})
+    if isinstance(apps, dict):
+        merged["apps"] = apps = {k: dict(v) if isinstance(v, dict) else v for k, v in apps.items()}
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        parts = var[len(ENV_PREFIX) :].split("__")
+        if parts[0].upper() == "APPS" and len(parts) == 3 and isinstance(apps, dict):
+            name = next((n for n in apps if n.lower() == parts[1].lower()), parts[1].lower())
+            table = apps.setdefault(name, {})
+            if isinstance(table, dict):
+                table[parts[2].lower()] = value
+        elif parts[0].upper() == "SERVER" and len(parts) == 2:
+            server = merged.setdefault("server", {})
+            if isinstance(server, dict):
+                server[parts[1].lower()] = value
+    return merged
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}: unknown setting (a typo?); "
+            f"the known ones are {', '.join(sorted(allowed))}"
+        )
+
+
+def _integer(value: Any, key: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}") from None
+    if isinstance(value, bool) or number < minimum:
+        raise ConfigError(f"{key}: expected a whole number >= {minimum}, got {value!r}")
+    return number
+
+
+def _string(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}: expected a string, got {value!r}")
+    return value.strip()
+
+
+def _app(name: str, table: Any) -> AppSettings:
+    where = f"apps.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table [apps.{name}] with corp_id, agent_id, ...")
+    if not _APP_NAME_RE.fullmatch(name):
+        raise ConfigError(
+            f"{where}: app names may use letters, digits, '_' and '-' (it is in URLs)"
+        )
+    _check_keys(table, {f.name for f in fields(AppSettings)} - {"name"}, where)
+    corp_id = _string(table, "corp_id", where)
+    if not corp_id:
+        raise ConfigError(
+            f"{where}.corp_id: missing; it is the CorpID in {_CONSOLE[:18]}(我的企业 → 企业信息)"
+        )
+    if "agent_id" not in table:
+        raise ConfigError(f"{where}.agent_id: missing; it is the AgentId in {_CONSOLE})")
+    agent_id = _integer(table["agent_id"], f"{where}.agent_id")
+    token = _string(table, "token", where)
+    aes_key = _string(table, "encoding_aes_key", where)
+    callback_page = f"{_CONSOLE} → 接收消息 → 设置API接收)"
+    if bool(token) != bool(aes_key):
+        missing = "encoding_aes_key" if token else "token"
+        raise ConfigError(
+            f"{where}.{missing}: missing; token and encoding_aes_key go together (both for "
+            f"callbacks, neither for a send-only app); both are in {callback_page}"
+        )
+    if token and not _TOKEN_RE.fullmatch(token):
+        raise ConfigError(
+            f"{where}.token: must be 1 to 32 letters or digits, got {len(token)} characters; "
+            f"copy it from {callback_page}"
+        )
+    if aes_key and not _AES_KEY_RE.fullmatch(aes_key):
+        raise ConfigError(
+            f"{where}.encoding_aes_key: must be exactly 43 letters or digits, got {len(aes_key)} "
+            f"characters; copy the EncodingAESKey again from {callback_page}"
+        )
+    base_url = _string(table, "api_base_url", where) or DEFAULT_API_BASE_URL
+    if not re.match(r"https?://[^/\s]+", base_url):
+        raise ConfigError(f"{where}.api_base_url: expected an http(s) URL, got {base_url!r}")
+    return AppSettings(
+        name=name,
+        corp_id=corp_id,
+        agent_id=agent_id,
+        secret=_string(table, "secret", where),
+        token=token,
+        encoding_aes_key=aes_key,
+        api_base_url=base_url.rstrip("/"),
+    )
+
+
+def _server(table: Any) -> ServerSettings:
+    if not isinstance(table, dict):
+        raise ConfigError("server: expected a table [server]")
+    _check_keys(table, {f.name for f in fields(ServerSettings)}, "server")
+    defaults = ServerSettings()
+    prefix = str(table.get("callback_prefix", defaults.callback_prefix)).rstrip("/")
+    if not prefix.startswith("/"):
+        raise ConfigError(f"server.callback_prefix: must start with '/', got {prefix!r}")
+    handlers = table.get("handlers")
+    if isinstance(handlers, str):  # from the environment: comma-separated
+        handlers = [h.strip() for h in handlers.split(",") if h.strip()]
+    if handlers is not None and not (
+        isinstance(handlers, list) and all(isinstance(h, str) and h for h in handlers)
+    ):
+        raise ConfigError(
+            "server.handlers: expected a list of module names, e.g. ['handlers.menu']"
+        )
+    state = str(table.get("state", defaults.state))
+    if not state.startswith(("sqlite://", "memory://", "redis://", "rediss://")):
+        raise ConfigError(
+            f"server.state: expected sqlite:///PATH, memory:// or redis://HOST, got {state!r}"
+        )
+    queue = str(table.get("queue", defaults.queue))
+    if queue not in ("embedded", "celery"):
+        raise ConfigError(f"server.queue: expected 'embedded' or 'celery', got {queue!r}")
+    return ServerSettings(
+        callback_prefix=prefix,
+        max_clock_skew_s=_integer(
+            table.get("max_clock_skew_s", defaults.max_clock_skew_s), "server.max_clock_skew_s"
+        ),
+        handlers=tuple(handlers) if handlers is not None else None,
+        reply_budget_ms=_integer(
+            table.get("reply_budget_ms", defaults.reply_budget_ms), "server.reply_budget_ms", 1
+        ),
+        state=state,
+        queue=queue,
+        max_body_bytes=_integer(
+            table.get("max_body_bytes", defaults.max_body_bytes), "server.max_body_bytes", 1024
+        ),
+    )
+
+
+def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = False) -> Settings:
+    """Validate a parsed config (file contents with overrides applied)."""
+    _check_keys(data, {"apps", "server"}, "config")
+    apps_table = data.get("apps", {})
+    if not isinstance(apps_table, dict) or not apps_table:
+        raise ConfigError(
+            "apps: no application configured; add an [apps.NAME] table with corp_id, agent_id, "
+            "secret, token and encoding_aes_key (see config.example.toml)"
+        )
+    apps = {name: _app(name, table) for name, table in apps_table.items()}
+    server = _server(data.get("server", {}))
+    return Settings(apps=apps, server=server, source=source, sandbox=sandbox)

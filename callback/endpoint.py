@@ -1,0 +1,62 @@
+"""The Flask edge: GET/POST {callback_prefix}/<app>; errors become statuses here and only here."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+
+from callback.errors import BadRequest, CallbackError, http_status
+from callback.receiver import Answer, Receiver
+
+log = logging.getLogger("wecom.endpoint")
+
+
+def _respond(answer: Answer) -> Response:
+    return Response(answer.body, status=answer.status, content_type=answer.content_type)
+
+
+def _refuse(app: str, error: CallbackError) -> Response:
+    status = http_status(error)
+    log.warning(
+        "callback refused app=%s status=%d check=%s: %s remote=%s",
+        app,
+        status,
+        type(error).__name__,
+        error,
+        request.remote_addr,
+    )
+    return Response(f"{error}\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _read_body(limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BadRequest(f"body of {length} bytes is over the {limit}-byte limit")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise BadRequest(f"body is over the {limit}-byte limit")
+    return data
+
+
+def blueprint(receiver: Receiver) -> Blueprint:
+    """The callback routes for every app, bound to `receiver`."""
+    bp = Blueprint("wecom_callback", __name__)
+    prefix = receiver.settings.server.callback_prefix
+    limit = receiver.settings.server.max_body_bytes
+
+    @bp.get(f"{prefix}/<app>")
+    def verify(app: str) -> Response:
+        try:
+            return _respond(receiver.verify_url(app, request.args))
+        except CallbackError as error:
+            return _refuse(app, error)
+
+    @bp.post(f"{prefix}/<app>")
+    def receive(app: str) -> Response:
+        try:
+            return _respond(receiver.receive(app, request.args, _read_body(limit)))
+        except CallbackError as error:
+            return _refuse(app, error)
+
+    return bp

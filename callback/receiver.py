@@ -1,0 +1,146 @@
+"""Receiver: the framework-free callback pipeline (verify, decrypt, parse, route, reply)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from callback import envelope, messages
+from callback.config import AppSettings, Settings
+from callback.context import Context, Sender
+from callback.crypto import MsgCrypto
+from callback.errors import BadRequest, StaleTimestamp, UnknownApp
+from callback.messages import Message
+from callback.replies import Reply, as_reply
+from callback.router import Router
+
+log = logging.getLogger("wecom.callback")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer: status, body and content type."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "text/plain; charset=utf-8"
+
+
+EMPTY = Answer()
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The signed query parameters of a callback request."""
+
+    msg_signature: str
+    timestamp: str
+    nonce: str
+
+    @classmethod
+    def of(cls, args: Mapping[str, str], *extra: str) -> Query:
+        """Read them from the URL query (already URL-decoded once); all are required."""
+        missing = [k for k in ("msg_signature", "timestamp", "nonce", *extra) if not args.get(k)]
+        if missing:
+            raise BadRequest(f"missing query parameter(s): {', '.join(missing)}")
+        return cls(args["msg_signature"], args["timestamp"], args["nonce"])
+
+
+class Receiver:
+    """Runs WeCom callbacks for the configured apps through the router."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        router: Router,
+        *,
+        clock: Callable[[], float] = time.time,
+        sender: Sender | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.sender = sender
+        self.resolve = router.compile()
+        self.max_skew = settings.server.max_clock_skew_s
+        self.cryptos = {
+            name: MsgCrypto.create(app.token, app.encoding_aes_key, app.corp_id)
+            for name, app in settings.apps.items()
+            if app.receives
+        }
+
+    def _app(self, name: str) -> tuple[AppSettings, MsgCrypto]:
+        crypto = self.cryptos.get(name)
+        if crypto is None:
+            raise UnknownApp(f"no application {name!r} receives callbacks here")
+        return self.settings.apps[name], crypto
+
+    def _check_time(self, timestamp: str) -> None:
+        try:
+            sent = int(timestamp)
+        except ValueError:
+            raise BadRequest("timestamp is not a whole number of seconds") from None
+        if self.max_skew and abs(self.clock() - sent) > self.max_skew:
+            raise StaleTimestamp(
+                f"timestamp is {int(self.clock() - sent)} s off our clock "
+                f"(limit server.max_clock_skew_s = {self.max_skew})"
+            )
+
+    def verify_url(self, app: str, args: Mapping[str, str]) -> Answer:
+        """GET: check the signature over echostr and answer it decrypted, bare."""
+        _, crypto = self._app(app)
+        query = Query.of(args, "echostr")
+        echostr = args["echostr"]
+        crypto.verify(query.msg_signature, query.timestamp, query.nonce, echostr)
+        self._check_time(query.timestamp)
+        return Answer(crypto.decrypt(echostr))
+
+    def open(self, app: str, args: Mapping[str, str], body: bytes) -> tuple[Message, bool]:
+        """POST, first half: verify and decrypt the body into a typed message (+ was it JSON)."""
+        _, crypto = self._app(app)
+        query = Query.of(args)
+        env = envelope.read(body)
+        crypto.verify(query.msg_signature, query.timestamp, query.nonce, env.encrypted)
+        self._check_time(query.timestamp)
+        return messages.parse(crypto.decrypt(env.encrypted)), env.as_json
+
+    def receive(self, app: str, args: Mapping[str, str], body: bytes) -> Answer:
+        """POST: verify, decrypt, parse, route, run the handler and seal its passive reply."""
+        message, as_json = self.open(app, args, body)
+        reply = self.run(app, message)
+        if reply is None:
+            return EMPTY
+        return self.seal(app, message, reply, as_json=as_json)
+
+    def run(self, app: str, message: Message) -> Reply | None:
+        """Route and run the handler; a handler error is logged and answers nothing."""
+        found = self.resolve(message, app)
+        if found is None:
+            log.info("no route app=%s type=%s key=%s", app, message.kind, message.dedup_key)
+            return None
+        route, match = found
+        adapter = logging.LoggerAdapter(
+            logging.getLogger(route.handler.__module__), {"app": app, "key": message.dedup_key}
+        )
+        ctx = Context(app=app, message=message, match=match, log=adapter, sender=self.sender)
+        try:
+            return as_reply(route.handler(message, ctx))
+        except Exception:
+            log.exception(
+                "handler %s failed app=%s type=%s key=%s",
+                route.name,
+                app,
+                message.kind,
+                message.dedup_key,
+            )
+            return None
+
+    def seal(self, app: str, message: Message, reply: Reply, *, as_json: bool) -> Answer:
+        """Render, encrypt and sign a passive reply to `message`."""
+        settings, crypto = self._app(app)
+        now = int(self.clock())
+        plaintext = reply.render(message.from_user, settings.corp_id, now, as_json=as_json)
+        body = envelope.seal(crypto, plaintext, str(now), envelope.new_nonce(), as_json=as_json)
+        content_type = "application/json" if as_json else "application/xml; charset=utf-8"
+        return Answer(body, 200, content_type)

@@ -1,0 +1,85 @@
+"""Safe, small XML reading and writing for WeCom's flat documents (no DTDs, no entities)."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.parsers import expat
+
+from callback.errors import BadRequest
+
+#: A parsed element: leaf text, a dict of children (a repeated tag becomes a list), or a list.
+Node = str | dict[str, Any] | list[Any]
+
+
+class _Builder:
+    """Expat callbacks that build nested dicts; DOCTYPE and entity declarations are refused."""
+
+    __slots__ = ("root", "stack", "texts")
+
+    def __init__(self) -> None:
+        self.stack: list[dict[str, Any]] = [{}]
+        self.texts: list[list[str]] = [[]]
+        self.root: dict[str, Any] = self.stack[0]
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.stack.append({})
+        self.texts.append([])
+
+    def end(self, tag: str) -> None:
+        children = self.stack.pop()
+        text = "".join(self.texts.pop())
+        value: Node = children if children else text
+        parent = self.stack[-1]
+        if tag in parent:
+            existing = parent[tag]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                parent[tag] = [existing, value]
+        else:
+            parent[tag] = value
+
+    def data(self, text: str) -> None:
+        self.texts[-1].append(text)
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise BadRequest("XML with a DOCTYPE or entity declaration is refused")
+
+
+def parse(data: bytes) -> dict[str, Any]:
+    """Parse an XML document into {root_tag: Node}; raise BadRequest on anything malformed."""
+    builder = _Builder()
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_dtd  # type: ignore[assignment]
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    parser.buffer_text = True
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise BadRequest(f"malformed XML: {expat.errors.messages[exc.code]}") from None
+    return builder.root
+
+
+def cdata(text: str) -> str:
+    """Wrap text in CDATA, splitting any ']]>' so the section cannot be closed early."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def element(tag: str, value: object) -> str:
+    """One element: strings as CDATA, numbers as bare text, dicts/lists recursively."""
+    if isinstance(value, bool):
+        inner = "true" if value else "false"
+    elif isinstance(value, int | float):
+        inner = str(value)
+    elif isinstance(value, dict):
+        inner = "".join(element(k, v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        return "".join(element(tag, item) for item in value)
+    else:
+        inner = cdata(str(value))
+    return f"<{tag}>{inner}</{tag}>"
