@@ -1,0 +1,147 @@
+"""Config: TOML discovery, environment overrides, and errors that name the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callback import config
+from callback.config import DEFAULT_API_BASE_URL, from_mapping, load
+from callback.errors import ConfigError
+from tests.conftest import AES_KEY, app_table
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_is_valid_and_complete() -> None:
+    settings = load(EXAMPLE, env={})
+    assert set(settings.apps) >= {"hr", "notices"}
+    assert settings.apps["notices"].receives is False  # the send-only example
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for key in ("callback_prefix", "max_clock_skew_s", "handlers", "reply_budget_ms", "state",
+                "queue", "max_body_bytes", "api_base_url"):
+        assert f"{key} =" in text, f"config.example.toml does not document {key}"
+
+
+def test_minimal_config_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, f"""
+[apps.hr]
+corp_id = "wwcorp"
+agent_id = 1000002
+secret = "s"
+token = "tok"
+encoding_aes_key = "{AES_KEY}"
+""")
+    settings = load(path, env={})
+    app = settings.apps["hr"]
+    assert (app.corp_id, app.agent_id, app.api_base_url) == ("wwcorp", 1000002, DEFAULT_API_BASE_URL)
+    assert settings.server.callback_prefix == "/wecom/callback"
+    assert settings.server.max_clock_skew_s == 300
+    assert settings.server.handlers is None
+    assert "tok" not in repr(app) and AES_KEY not in repr(app) and "secret='s'" not in repr(app)
+
+
+def test_environment_overrides_any_key(tmp_path: Path) -> None:
+    path = write(tmp_path, f"""
+[apps.hr]
+corp_id = "wwcorp"
+agent_id = 1
+token = "tok"
+encoding_aes_key = "{AES_KEY}"
+""")
+    env = {
+        "WECOM_APPS__HR__SECRET": "from-env",
+        "WECOM_APPS__HR__AGENT_ID": "1000005",
+        "WECOM_APPS__SENDER__CORP_ID": "wwcorp",
+        "WECOM_APPS__SENDER__AGENT_ID": "7",
+        "WECOM_SERVER__MAX_CLOCK_SKEW_S": "0",
+        "WECOM_SERVER__HANDLERS": "handlers.chat, handlers.menu",
+    }
+    settings = load(path, env=env)
+    assert settings.apps["hr"].secret == "from-env"
+    assert settings.apps["hr"].agent_id == 1000005
+    assert settings.apps["sender"].agent_id == 7 and not settings.apps["sender"].receives
+    assert settings.server.max_clock_skew_s == 0
+    assert settings.server.handlers == ("handlers.chat", "handlers.menu")
+
+
+def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config.find_config(None, {}) is None  # no file anywhere: sandbox
+    (tmp_path / "config.toml").write_text("")
+    assert config.find_config(None, {}) == Path("config.toml")
+    other = tmp_path / "other.toml"
+    other.write_text("")
+    assert config.find_config(None, {"WECOM_CONFIG": str(other)}) == other
+    assert config.find_config(str(other), {"WECOM_CONFIG": "nope"}) == other
+    with pytest.raises(ConfigError, match="WECOM_CONFIG"):
+        config.find_config(None, {"WECOM_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="--config"):
+        config.find_config(str(tmp_path / "missing.toml"), {})
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "hint"),
+    [
+        ({"encoding_aes_key": "x" * 42}, "apps.hr.encoding_aes_key", "43"),
+        ({"encoding_aes_key": "x" * 42 + "="}, "apps.hr.encoding_aes_key", "43"),
+        ({"token": "has space"}, "apps.hr.token", "32 letters or digits"),
+        ({"token": ""}, "apps.hr.token", "go together"),
+        ({"encoding_aes_key": ""}, "apps.hr.encoding_aes_key", "go together"),
+        ({"corp_id": ""}, "apps.hr.corp_id", "CorpID"),
+        ({"agent_id": "abc"}, "apps.hr.agent_id", "whole number"),
+        ({"agent_id": -1}, "apps.hr.agent_id", "whole number"),
+        ({"agent_id": True}, "apps.hr.agent_id", "whole number"),
+        ({"secrt": "typo"}, "apps.hr.secrt", "unknown setting"),
+        ({"api_base_url": "qyapi.weixin.qq.com"}, "apps.hr.api_base_url", "http"),
+        ({"secret": 12}, "apps.hr.secret", "string"),
+    ],
+)
+def test_app_errors_name_key_and_fix(change: dict[str, object], key: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        from_mapping({"apps": {"hr": app_table(**change)}})
+    assert key in str(err.value) and hint in str(err.value)
+
+
+def test_missing_agent_id_names_the_console() -> None:
+    table = app_table()
+    del table["agent_id"]
+    with pytest.raises(ConfigError, match=r"apps.hr.agent_id: missing.*admin console"):
+        from_mapping({"apps": {"hr": table}})
+
+
+@pytest.mark.parametrize(
+    ("server", "key"),
+    [
+        ({"callback_prefix": "wecom"}, "server.callback_prefix"),
+        ({"max_clock_skew_s": -5}, "server.max_clock_skew_s"),
+        ({"handlers": "not-a-list-entry,"}, None),
+        ({"handlers": [1]}, "server.handlers"),
+        ({"state": "postgres://x"}, "server.state"),
+        ({"queue": "rq"}, "server.queue"),
+        ({"reply_budget_ms": 0}, "server.reply_budget_ms"),
+        ({"colour": "blue"}, "server.colour"),
+    ],
+)
+def test_server_errors(server: dict[str, object], key: str | None) -> None:
+    if key is None:  # a comma-separated string (from the environment) is accepted
+        assert from_mapping({"apps": {"hr": app_table()}, "server": server}).server.handlers
+        return
+    with pytest.raises(ConfigError, match=key):
+        from_mapping({"apps": {"hr": app_table()}, "server": server})
+
+
+def test_no_apps_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"apps: no application"):
+        from_mapping({})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "[apps.hr\ncorp_id = 1"), env={})
+    with pytest.raises(ConfigError, match="app names"):
+        from_mapping({"apps": {"h r": app_table()}})

@@ -1,0 +1,49 @@
+"""The shipped example handlers (handlers/), through the real app and default handler loading."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+from callback.app import create_app
+from callback.messages import Message, parse
+from callback.simulator import Simulator
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def app_client() -> FlaskClient:
+    return create_app(make_settings()).test_client()  # handlers from the handlers/ package
+
+
+def ask(c: FlaskClient, sim: Simulator, fields: dict[str, object]) -> Message | None:
+    query, body = sim.post(fields)
+    response = c.post("/wecom/callback/hr", query_string=query, data=body)
+    assert response.status_code == 200
+    plain = sim.open_reply(response.data)
+    return parse(plain) if plain else None
+
+
+def content(reply: Message | None) -> str:
+    assert reply is not None and reply.msg_type == "text"
+    return str(reply.raw["Content"])
+
+
+def test_menu_clicks(app_client: FlaskClient, sim: Simulator) -> None:
+    assert "help" in content(ask(app_client, sim, sim.click("MENU_HELP")))
+    assert "wecom-callback" in content(ask(app_client, sim, sim.click("MENU_ABOUT")))
+    assert ask(app_client, sim, sim.click("UNKNOWN_KEY")) is None  # fallback ignores events
+    assert "Welcome, lisi" in content(ask(app_client, sim, sim.event("enter_agent", user="lisi")))
+
+
+def test_chat_commands(app_client: FlaskClient, sim: Simulator) -> None:
+    assert content(ask(app_client, sim, sim.text("help"))).startswith("Commands:")
+    assert content(ask(app_client, sim, sim.text("echo 多行\ntext"))) == "多行\ntext"
+    assert content(ask(app_client, sim, sim.text("order 12345"))).startswith("Order 12345")
+    assert "don't know" in content(ask(app_client, sim, sim.text("order abc")))
+
+
+def test_card_buttons(app_client: FlaskClient, sim: Simulator) -> None:
+    for key, label in (("APPROVE", "Approved"), ("REJECT", "Rejected")):
+        reply = ask(app_client, sim, sim.card_action(key, task_id="t-1"))
+        assert reply is not None and reply.raw["Button"] == {"ReplaceName": label}
