@@ -34,10 +34,10 @@ def read(body: bytes) -> Envelope:
     stripped = body.lstrip()
     if not stripped:
         raise BadRequest("empty body: expected the encrypted XML or JSON envelope")
-    if stripped[:1] == b"{":
+    if stripped[:1] in (b"{", b"["):
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             raise BadRequest("malformed JSON envelope") from None
         if not isinstance(doc, dict):
             raise BadRequest("JSON envelope is not an object")

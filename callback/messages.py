@@ -362,7 +362,7 @@ def _convert(value: Any, kind: Any, default: Any) -> Any:
             return int(value)
         if kind in (float, "float"):
             return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e400 is inf
         return default  # lenient on input: a malformed number keeps the raw text in .raw
     if kind in (str, "str"):
         return value if isinstance(value, str) else str(value)
@@ -436,6 +436,13 @@ def from_fields(raw: Mapping[str, Any], plaintext: bytes = b"") -> Message:
 
 def parse(plaintext: bytes) -> Message:
     """Parse decrypted plaintext, XML (`<xml>...</xml>`) or JSON (`{...}`), into a typed value."""
+    try:
+        return _parse(plaintext)
+    except RecursionError:  # hostile JSON nesting (xmlcodec caps XML depth itself)
+        raise BadRequest("decrypted message is nested too deeply") from None
+
+
+def _parse(plaintext: bytes) -> Message:
     head = plaintext.lstrip()[:1]
     if head == b"{":
         try:

@@ -6,15 +6,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from callback import envelope, messages
 from callback.config import AppSettings, Settings
-from callback.context import Context, Sender
+from callback.context import Context
 from callback.crypto import MsgCrypto
 from callback.errors import BadRequest, StaleTimestamp, UnknownApp
 from callback.messages import Message
 from callback.replies import Reply, as_reply
 from callback.router import Router
+
+if TYPE_CHECKING:
+    from callback.client import WecomClient
 
 log = logging.getLogger("wecom.callback")
 
@@ -57,11 +61,11 @@ class Receiver:
         router: Router,
         *,
         clock: Callable[[], float] = time.time,
-        sender: Sender | None = None,
+        client: WecomClient | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.sender = sender
+        self.client = client
         self.resolve = router.compile()
         self.max_skew = settings.server.max_clock_skew_s
         self.cryptos = {
@@ -77,10 +81,9 @@ class Receiver:
         return self.settings.apps[name], crypto
 
     def _check_time(self, timestamp: str) -> None:
-        try:
-            sent = int(timestamp)
-        except ValueError:
-            raise BadRequest("timestamp is not a whole number of seconds") from None
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20):
+            raise BadRequest("timestamp is not a whole number of seconds")
+        sent = int(timestamp)
         if self.max_skew and abs(self.clock() - sent) > self.max_skew:
             raise StaleTimestamp(
                 f"timestamp is {int(self.clock() - sent)} s off our clock "
@@ -123,7 +126,7 @@ class Receiver:
         adapter = logging.LoggerAdapter(
             logging.getLogger(route.handler.__module__), {"app": app, "key": message.dedup_key}
         )
-        ctx = Context(app=app, message=message, match=match, log=adapter, sender=self.sender)
+        ctx = Context(app=app, message=message, match=match, log=adapter, client=self.client)
         try:
             return as_reply(route.handler(message, ctx))
         except Exception:

@@ -7,6 +7,9 @@ from xml.parsers import expat
 
 from callback.errors import BadRequest
 
+#: Deepest element nesting accepted; WeCom's deepest documents (ApprovalInfo) use about 7.
+MAX_DEPTH = 32
+
 #: A parsed element: leaf text, a dict of children (a repeated tag becomes a list), or a list.
 Node = str | dict[str, Any] | list[Any]
 
@@ -22,6 +25,8 @@ class _Builder:
         self.root: dict[str, Any] = self.stack[0]
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
+        if len(self.stack) > MAX_DEPTH:
+            raise BadRequest(f"XML nested deeper than {MAX_DEPTH} levels is refused")
         self.stack.append({})
         self.texts.append([])
 
@@ -62,6 +67,8 @@ def parse(data: bytes) -> dict[str, Any]:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise BadRequest(f"malformed XML: {expat.errors.messages[exc.code]}") from None
+    except (LookupError, ValueError):  # from expat's handler for an unknown encoding="..."
+        raise BadRequest("malformed XML: unsupported encoding declaration") from None
     return builder.root
 
 
