@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from callback.errors import WecomError
+from callback.errors import ConfigError
 from callback.messages import Message
 from callback.router import Match
 
-#: Sends one outbound message for an application: (app name, message) -> result.
-Sender = Callable[[str, Any], Any]
+if TYPE_CHECKING:
+    from callback.client import SendResult, WecomClient
+    from callback.outbound import Message as Outbound
+    from callback.outbound import Recipients
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,25 @@ class Context:
     message: Message
     match: Match
     log: logging.LoggerAdapter[logging.Logger]
-    sender: Sender | None = None
+    client: WecomClient | None = None
 
-    def send(self, outbound: Any) -> Any:
-        """Send an app message through the WeCom send API, as this callback's application."""
-        if self.sender is None:
-            raise WecomError(f"app {self.app!r} cannot send: no send client is configured")
-        return self.sender(self.app, outbound)
+    def send(
+        self,
+        outbound: Outbound,
+        to: Recipients | str | Sequence[str],
+        *,
+        app: str | None = None,
+        **options: Any,
+    ) -> SendResult:
+        """Send an app message as this callback's application (or `app`, e.g. the
+        mini-program application for a miniprogram_notice)."""
+        if self.client is None:
+            raise ConfigError(f"app {self.app!r} cannot send: no send client is configured")
+        return self.client.send(app or self.app, outbound, to, **options)
+
+    def reply(self, outbound: Outbound | str, **options: Any) -> SendResult:
+        """Send a message to the member who sent this callback (a str is a text message)."""
+        from callback.outbound import Text
+
+        message = Text(outbound) if isinstance(outbound, str) else outbound
+        return self.send(message, [self.message.from_user], **options)
