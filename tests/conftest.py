@@ -92,8 +92,18 @@ def gunicorn_server(tmp_path: Path) -> Iterator[object]:
         port = free_port()
         full_env = os.environ | {"WECOM_CONFIG": str(config)} | (env or {})
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--graceful-timeout", "2"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "wsgi:app",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--graceful-timeout",
+                "2",
+            ],
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.PIPE,

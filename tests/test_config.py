@@ -25,23 +25,38 @@ def test_example_config_is_valid_and_complete() -> None:
     assert set(settings.apps) >= {"hr", "notices"}
     assert settings.apps["notices"].receives is False  # the send-only example
     text = EXAMPLE.read_text(encoding="utf-8")
-    for key in ("callback_prefix", "max_clock_skew_s", "handlers", "reply_budget_ms", "state",
-                "queue", "max_body_bytes", "api_base_url"):
+    for key in (
+        "callback_prefix",
+        "max_clock_skew_s",
+        "handlers",
+        "reply_budget_ms",
+        "state",
+        "queue",
+        "max_body_bytes",
+        "api_base_url",
+    ):
         assert f"{key} =" in text, f"config.example.toml does not document {key}"
 
 
 def test_minimal_config_defaults(tmp_path: Path) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 [apps.hr]
 corp_id = "wwcorp"
 agent_id = 1000002
 secret = "s"
 token = "tok"
 encoding_aes_key = "{AES_KEY}"
-""")
+""",
+    )
     settings = load(path, env={})
     app = settings.apps["hr"]
-    assert (app.corp_id, app.agent_id, app.api_base_url) == ("wwcorp", 1000002, DEFAULT_API_BASE_URL)
+    assert (app.corp_id, app.agent_id, app.api_base_url) == (
+        "wwcorp",
+        1000002,
+        DEFAULT_API_BASE_URL,
+    )
     assert settings.server.callback_prefix == "/wecom/callback"
     assert settings.server.max_clock_skew_s == 300
     assert settings.server.handlers is None
@@ -49,13 +64,16 @@ encoding_aes_key = "{AES_KEY}"
 
 
 def test_environment_overrides_any_key(tmp_path: Path) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 [apps.hr]
 corp_id = "wwcorp"
 agent_id = 1
 token = "tok"
 encoding_aes_key = "{AES_KEY}"
-""")
+""",
+    )
     env = {
         "WECOM_APPS__HR__SECRET": "from-env",
         "WECOM_APPS__HR__AGENT_ID": "1000005",

@@ -32,9 +32,8 @@ def test_url_verification_vector(vectors: dict[str, Any], official: MsgCrypto) -
 def test_xml_message_vector(vectors: dict[str, Any], official: MsgCrypto) -> None:
     v = vectors["xml_message"]
     env = envelope.read(v["body"].encode())
-    assert signature(vectors["token"], v["timestamp"], v["nonce"], env.encrypted) == (
-        v["msg_signature"]
-    )
+    expected = v["msg_signature"]
+    assert signature(vectors["token"], v["timestamp"], v["nonce"], env.encrypted) == expected
     official.verify(v["msg_signature"], v["timestamp"], v["nonce"], env.encrypted)
     assert official.decrypt(env.encrypted) == v["expected_plaintext"].encode()
     # the official ciphertext pads to 32-byte blocks: pad value 30, beyond AES's 16

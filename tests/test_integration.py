@@ -55,4 +55,7 @@ def test_gunicorn_serves_verification_text_click_and_card(
     query["msg_signature"] = "0" * 40
     response = requests.post(url, params=query, data=body, timeout=5)
     assert response.status_code == 403 and "msg_signature" in response.text
-    assert requests.post(f"{base}/wecom/callback/nope", params=query, data=body, timeout=5).status_code == 404
+    assert (
+        requests.post(f"{base}/wecom/callback/nope", params=query, data=body, timeout=5).status_code
+        == 404
+    )

@@ -1,4 +1,4 @@
-"""The receive path through the Flask app: verification, routing, passive replies, handler errors."""
+"""The receive path through the Flask app: verification, routing, passive replies, errors."""
 
 from __future__ import annotations
 
@@ -107,7 +107,10 @@ def test_official_verification_vector(vectors: dict[str, Any]) -> None:
                 },
             },
         ),
-        (UpdateButtonReply("Done"), {"MsgType": "update_button", "Button": {"ReplaceName": "Done"}}),
+        (
+            UpdateButtonReply("Done"),
+            {"MsgType": "update_button", "Button": {"ReplaceName": "Done"}},
+        ),
         (
             UpdateTemplateCardReply({"card_type": "text_notice", "main_title": {"title": "T"}}),
             {
@@ -196,8 +199,18 @@ def test_several_apps_on_one_server() -> None:
     settings = from_mapping(
         {
             "apps": {
-                "hr": {"corp_id": CORP_ID, "agent_id": 1, "token": "t1", "encoding_aes_key": "A" * 43},
-                "ops": {"corp_id": CORP_ID, "agent_id": 2, "token": "t2", "encoding_aes_key": other_key},
+                "hr": {
+                    "corp_id": CORP_ID,
+                    "agent_id": 1,
+                    "token": "t1",
+                    "encoding_aes_key": "A" * 43,
+                },
+                "ops": {
+                    "corp_id": CORP_ID,
+                    "agent_id": 2,
+                    "token": "t2",
+                    "encoding_aes_key": other_key,
+                },
             }
         }
     )

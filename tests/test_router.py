@@ -1,4 +1,4 @@
-"""Router matching, priority, includes, app filters; handler loading from modules and entry points."""
+"""Router matching, priority, includes, app filters; handler modules and entry points."""
 
 from __future__ import annotations
 
@@ -56,7 +56,12 @@ def test_each_decorator_matches_its_kind(sim: Simulator) -> None:
     assert name == "on_order" and isinstance(match, re.Match) and match[1] == "42"
     assert resolve(router, sim.event("LOCATION", Latitude="1"))[0] == "on_location"
     assert resolve(router, sim.fields("image", PicUrl="u", MediaId="m", MsgId=1))[0] == "on_image"
-    for other_message in (sim.click("K2"), sim.text("Help"), sim.text("order x"), sim.event("view")):
+    for other_message in (
+        sim.click("K2"),
+        sim.text("Help"),
+        sim.text("order x"),
+        sim.event("view"),
+    ):
         assert resolve(router, other_message)[0] == "other"
 
 
@@ -115,7 +120,7 @@ def test_loader_default_modules_and_order() -> None:
 
 
 def test_loader_errors() -> None:
-    with pytest.raises(ConfigError, match="cannot import 'no.such.module'"):
+    with pytest.raises(ConfigError, match=r"cannot import 'no\.such\.module'"):
         loader.load(["no.such.module"])
     with pytest.raises(ConfigError, match="no module-level `router"):
         loader.load(["callback.errors"])
@@ -123,14 +128,16 @@ def test_loader_errors() -> None:
 
 def test_loader_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An installed package registering a handler module under wecom_callback.handlers."""
-    (tmp_path / "acme_bot.py").write_text(textwrap.dedent("""
+    (tmp_path / "acme_bot.py").write_text(
+        textwrap.dedent("""
         from callback import Router
         router = Router()
 
         @router.text("acme")
         def acme(message, ctx):
             return "from acme"
-    """))
+    """)
+    )
     dist = tmp_path / "acme_bot-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-bot\nVersion: 1.0\n")

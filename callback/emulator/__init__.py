@@ -1,0 +1,51 @@
+"""A WeCom API emulator (gettoken, message/*, media/upload, getcallbackip) for tests and sandboxes.
+
+It is written from the protocol notes, independent of the rest of `callback`, and strict the way
+WeCom is, so a client that misnames a parameter or breaks a limit gets WeCom's errcode.
+"""
+
+from .apps import (
+    DEFAULT_AGENT_ID,
+    DEFAULT_APPS,
+    DEFAULT_CORP_ID,
+    DEFAULT_MINIPROGRAM_AGENT_ID,
+    DEFAULT_MINIPROGRAM_APPID,
+    DEFAULT_MINIPROGRAM_SECRET,
+    DEFAULT_SECRET,
+    INVALID_USER_PREFIX,
+    UNLICENSED_USER_PREFIX,
+    EmulatorApp,
+)
+from .cli import main
+from .control import EmulatorControl
+from .errors import ApiError
+from .media import MediaRecord
+from .records import MessageRecord, Stats, UpdateRecord
+from .server import EmulatorServer, create_emulator_app
+from .state import Emulator
+from .validation import SendContext, check_message
+
+__all__ = [
+    "DEFAULT_AGENT_ID",
+    "DEFAULT_APPS",
+    "DEFAULT_CORP_ID",
+    "DEFAULT_MINIPROGRAM_AGENT_ID",
+    "DEFAULT_MINIPROGRAM_APPID",
+    "DEFAULT_MINIPROGRAM_SECRET",
+    "DEFAULT_SECRET",
+    "INVALID_USER_PREFIX",
+    "UNLICENSED_USER_PREFIX",
+    "ApiError",
+    "Emulator",
+    "EmulatorApp",
+    "EmulatorControl",
+    "EmulatorServer",
+    "MediaRecord",
+    "MessageRecord",
+    "SendContext",
+    "Stats",
+    "UpdateRecord",
+    "check_message",
+    "create_emulator_app",
+    "main",
+]

@@ -1,0 +1,118 @@
+"""The /_emulator/ control API: inspect records and stats, inject faults, move the clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from .apps import EmulatorApp
+from .state import Emulator
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ValueError("the request body must be a JSON object")
+    return body
+
+
+def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number")
+    return float(value)
+
+
+def _optional_int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{key} must be an integer")
+    return value
+
+
+def control_blueprint(emulator: Emulator) -> Blueprint:
+    """The control routes under /_emulator/, bound to emulator."""
+    bp = Blueprint("wecom_emulator_control", __name__, url_prefix="/_emulator")
+
+    @bp.errorhandler(ValueError)
+    @bp.errorhandler(TypeError)
+    @bp.errorhandler(KeyError)
+    @bp.errorhandler(OverflowError)
+    @bp.errorhandler(RecursionError)
+    def bad_request(error: Exception) -> tuple[Response, int]:
+        return jsonify({"error": f"{type(error).__name__}: {error}"}), 400
+
+    @bp.get("/messages")
+    def messages() -> Response:
+        args = request.args
+        records = emulator.messages(touser=args.get("touser"), msgtype=args.get("msgtype"))
+        return jsonify([record.to_json() for record in records])
+
+    @bp.get("/updates")
+    def updates() -> Response:
+        return jsonify([record.to_json() for record in emulator.updates()])
+
+    @bp.get("/stats")
+    def stats() -> Response:
+        return jsonify(emulator.stats().to_json())
+
+    @bp.get("/apps")
+    def apps() -> Response:
+        return jsonify([app.to_json() for app in emulator.apps()])
+
+    @bp.post("/apps")
+    def add_app() -> Response:
+        return jsonify(emulator.add_app(EmulatorApp.from_json(_body())).to_json())
+
+    @bp.post("/tokens/revoke")
+    def revoke_tokens() -> Response:
+        return jsonify({"revoked": emulator.revoke_tokens()})
+
+    @bp.post("/tokens/expire")
+    def expire_tokens() -> Response:
+        return jsonify({"expired": emulator.expire_tokens()})
+
+    @bp.post("/fail")
+    def fail() -> Response:
+        body = _body()
+        count = int(_number(body, "count", 1))
+        errcode, status = _optional_int(body, "errcode"), _optional_int(body, "http_status")
+        path = body.get("path")
+        if path is not None and not isinstance(path, str):
+            raise ValueError("path must be a string")
+        emulator.fail_next(count, errcode=errcode, http_status=status, path=path)
+        return jsonify({"ok": True})
+
+    @bp.post("/latency")
+    def latency() -> Response:
+        body = _body()
+        path = body.get("path")
+        if path is not None and not isinstance(path, str):
+            raise ValueError("path must be a string")
+        emulator.set_latency(_number(body, "ms"), path)
+        return jsonify({"ok": True})
+
+    @bp.get("/clock")
+    def clock() -> Response:
+        return jsonify({"now": emulator.now()})
+
+    @bp.post("/clock/advance")
+    def advance() -> Response:
+        return jsonify({"now": emulator.advance(_number(_body(), "seconds"))})
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        emulator.reset()
+        return jsonify({"ok": True})
+
+    @bp.post("/response_codes")
+    def response_code() -> Response:
+        msgid = _body().get("msgid")
+        if not isinstance(msgid, str):
+            raise ValueError("msgid must be a string")
+        return jsonify({"response_code": emulator.issue_response_code(msgid)})
+
+    return bp

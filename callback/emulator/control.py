@@ -1,0 +1,115 @@
+"""EmulatorControl: a small requests client for the emulator's /_emulator/ control API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from .apps import EmulatorApp
+
+
+class EmulatorControl:
+    """Drive an emulator running in another process or thread.
+
+    control = EmulatorControl("http://127.0.0.1:8090")
+    assert control.messages(touser="zhangsan")[0]["msgtype"] == "miniprogram_notice"
+    """
+
+    def __init__(
+        self, base_url: str, *, timeout: float = 5.0, session: requests.Session | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = f"{self.base_url}/_emulator/{path}"
+        response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def _post(self, path: str, payload: dict[str, Any] | None = None) -> Any:
+        return self._call("POST", path, json=payload or {})
+
+    def messages(
+        self, *, touser: str | None = None, msgtype: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Accepted message records (JSON form of MessageRecord), optionally filtered."""
+        params = {k: v for k, v in (("touser", touser), ("msgtype", msgtype)) if v is not None}
+        records: list[dict[str, Any]] = self._call("GET", "messages", params=params)
+        return records
+
+    def wait_for_messages(
+        self, count: int, *, touser: str | None = None, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Poll until at least count messages (to touser) are recorded; TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.messages(touser=touser)
+            if len(records) >= count:
+                return records
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(records)} of {count} messages after {timeout} s")
+            time.sleep(0.05)
+
+    def updates(self) -> list[dict[str, Any]]:
+        """Accepted update_template_card records."""
+        records: list[dict[str, Any]] = self._call("GET", "updates")
+        return records
+
+    def stats(self) -> dict[str, Any]:
+        """Call counts per path, errcodes per path, gettoken per "corp/agent", outcomes."""
+        stats: dict[str, Any] = self._call("GET", "stats")
+        return stats
+
+    def apps(self) -> list[dict[str, Any]]:
+        """The registered apps."""
+        apps: list[dict[str, Any]] = self._call("GET", "apps")
+        return apps
+
+    def add_app(self, app: EmulatorApp) -> None:
+        """Register another app."""
+        self._post("apps", app.to_json())
+
+    def revoke_tokens(self) -> int:
+        """Invalidate every token (then 40014); returns how many."""
+        return int(self._post("tokens/revoke")["revoked"])
+
+    def expire_tokens(self) -> int:
+        """Expire every token (then 42001); returns how many."""
+        return int(self._post("tokens/expire")["expired"])
+
+    def fail(
+        self,
+        count: int = 1,
+        *,
+        errcode: int | None = None,
+        http_status: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next count calls (to path) with errcode (default -1) or an HTTP status."""
+        payload: dict[str, Any] = {"count": count, "path": path}
+        payload |= {"errcode": errcode, "http_status": http_status}
+        self._post("fail", payload)
+
+    def set_latency(self, ms: float, path: str | None = None) -> None:
+        """Delay calls (to path) by ms milliseconds; 0 clears."""
+        self._post("latency", {"ms": ms, "path": path})
+
+    def advance(self, seconds: float) -> float:
+        """Move the emulator's clock forward; returns its new time."""
+        return float(self._post("clock/advance", {"seconds": seconds})["now"])
+
+    def now(self) -> float:
+        """The emulator's current time."""
+        return float(self._call("GET", "clock")["now"])
+
+    def reset(self) -> None:
+        """Back to the starting apps with empty state."""
+        self._post("reset")
+
+    def issue_response_code(self, msgid: str) -> str:
+        """A fresh response_code for a sent card, as a click callback would carry."""
+        return str(self._post("response_codes", {"msgid": msgid})["response_code"])

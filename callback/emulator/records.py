@@ -1,0 +1,111 @@
+"""Value records of what the emulator saw: accepted messages, card updates and call statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """An accepted message/send call; `dropped` members were over the per-member rate limit."""
+
+    msgid: str
+    corp_id: str
+    agent_id: int
+    msgtype: str
+    body: Mapping[str, Any]
+    touser: tuple[str, ...]
+    toparty: tuple[str, ...]
+    totag: tuple[str, ...]
+    dropped: tuple[str, ...]
+    report: Mapping[str, str]
+    sent_at: float
+    response_code: str | None = None
+    recalled_at: float | None = None
+
+    @property
+    def recalled(self) -> bool:
+        """Whether message/recall withdrew this message."""
+        return self.recalled_at is not None
+
+    def delivered_to(self, userid: str) -> bool:
+        """Whether userid (any case) received this message."""
+        return userid.lower() in self.touser
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the control API."""
+        return {
+            "msgid": self.msgid,
+            "corp_id": self.corp_id,
+            "agent_id": self.agent_id,
+            "msgtype": self.msgtype,
+            "body": dict(self.body),
+            "touser": list(self.touser),
+            "toparty": list(self.toparty),
+            "totag": list(self.totag),
+            "dropped": list(self.dropped),
+            "report": dict(self.report),
+            "sent_at": self.sent_at,
+            "response_code": self.response_code,
+            "recalled": self.recalled,
+            "recalled_at": self.recalled_at,
+        }
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """An accepted message/update_template_card call."""
+
+    msgid: str
+    response_code: str
+    corp_id: str
+    agent_id: int
+    body: Mapping[str, Any]
+    invaliduser: tuple[str, ...]
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the control API."""
+        return {
+            "msgid": self.msgid,
+            "response_code": self.response_code,
+            "corp_id": self.corp_id,
+            "agent_id": self.agent_id,
+            "body": dict(self.body),
+            "invaliduser": list(self.invaliduser),
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts of calls per API path, errcodes per path and gettoken calls per app ("corp/agent")."""
+
+    calls: Mapping[str, int] = field(default_factory=dict)
+    errcodes: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
+    gettoken: Mapping[str, int] = field(default_factory=dict)
+    messages: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    updates: int = 0
+    recalls: int = 0
+    uploads: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the control API (errcode keys become strings)."""
+        return {
+            "calls": dict(self.calls),
+            "errcodes": {
+                path: {str(code): n for code, n in codes.items()}
+                for path, codes in self.errcodes.items()
+            },
+            "gettoken": dict(self.gettoken),
+            "messages": self.messages,
+            "duplicates": self.duplicates,
+            "dropped": self.dropped,
+            "updates": self.updates,
+            "recalls": self.recalls,
+            "uploads": self.uploads,
+        }

@@ -1,0 +1,106 @@
+"""The emulator's Flask app factory and a threaded HTTP server that runs it in the background."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .admin import control_blueprint
+from .state import Emulator
+from .wecom_api import cgi_blueprint
+
+MAX_REQUEST_BYTES = 32 << 20
+
+
+def create_emulator_app(emulator: Emulator | None = None) -> Flask:
+    """A Flask app serving WeCom's /cgi-bin/ API and the /_emulator/ control API."""
+    emulator = emulator or Emulator()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.extensions["wecom_emulator"] = emulator
+    app.register_blueprint(cgi_blueprint(emulator))
+    app.register_blueprint(control_blueprint(emulator))
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip the per-request access log line."""
+
+
+class EmulatorServer:
+    """Serve an Emulator on host:port (0 = any free port) from a background thread.
+
+    with EmulatorServer(Emulator()) as server:
+        requests.get(f"{server.url}/cgi-bin/gettoken", params=...)
+    """
+
+    def __init__(
+        self,
+        emulator: Emulator | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        quiet: bool = True,
+    ) -> None:
+        self.emulator = emulator or Emulator()
+        handler = _QuietHandler if quiet else None
+        app = create_emulator_app(self.emulator)
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=handler
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        """The bound host."""
+        return str(self._server.host)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for)."""
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        """Base URL to use instead of https://qyapi.weixin.qq.com."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        """Start serving in a daemon thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"wecom-emulator-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted or stop() is called from elsewhere."""
+        self._server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,201 @@
+"""The Emulator: apps, tokens, media, outbox, faults, clock and statistics behind one lock."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
+from .card_updates import parse_update
+from .errors import ApiError
+from .faults import Fault, Faults
+from .media import MediaRecord, MediaStore
+from .outbox import Outbox
+from .recipients import resolve
+from .records import MessageRecord, Stats, UpdateRecord
+from .tokens import IssuedToken, TokenStore
+from .validation import SendContext, check_send
+
+CALLBACK_IPS = ("127.0.0.1", "192.0.2.10", "198.51.100.0/28")
+"""getcallbackip answer: localhost plus documentation-range addresses (one a CIDR block)."""
+
+
+class Emulator:
+    """A thread-safe fake of qyapi.weixin.qq.com; the Flask app is a thin edge around it."""
+
+    def __init__(
+        self,
+        apps: Iterable[EmulatorApp] = DEFAULT_APPS,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._initial_apps = tuple(apps)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the constructor's apps with no tokens, media, messages, faults or offset."""
+        with self._lock:
+            self._offset = 0.0
+            self._apps: dict[str, EmulatorApp] = {}
+            self._tokens = TokenStore()
+            self._media = MediaStore()
+            self._outbox = Outbox()
+            self._faults = Faults()
+            self._calls: Counter[str] = Counter()
+            self._errcodes: dict[str, Counter[int]] = {}
+            self._gettoken: Counter[str] = Counter()
+            for app in self._initial_apps:
+                self.add_app(app)
+
+    def add_app(self, app: EmulatorApp) -> EmulatorApp:
+        """Register an app; raises ValueError if its agent id or secret is taken in its corp."""
+        with self._lock:
+            check_new_app(self._apps.values(), app)
+            self._apps[app.key] = app
+            return app
+
+    def apps(self) -> tuple[EmulatorApp, ...]:
+        """The registered apps."""
+        with self._lock:
+            return tuple(self._apps.values())
+
+    def now(self) -> float:
+        """The emulator's clock: the injected clock plus everything advance() added."""
+        return self._clock() + self._offset
+
+    def advance(self, seconds: float) -> float:
+        """Move the emulator's clock forward; returns the new now()."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._offset += seconds
+            return self.now()
+
+    def revoke_tokens(self) -> int:
+        """Invalidate every access_token early (then 40014), as WeCom may do."""
+        with self._lock:
+            return self._tokens.revoke_all()
+
+    def expire_tokens(self) -> int:
+        """Expire every access_token now (then 42001)."""
+        with self._lock:
+            return self._tokens.expire_all(self.now())
+
+    def fail_next(
+        self,
+        n: int = 1,
+        errcode: int | None = None,
+        http_status: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next n calls to path (default any API) with errcode (default -1) or status."""
+        errcode = -1 if errcode is None and http_status is None else errcode
+        with self._lock:
+            self._faults.add(Fault(n, errcode, http_status, path))
+
+    def set_latency(self, ms: float, path: str | None = None) -> None:
+        """Delay every call (or those to path) by ms milliseconds; 0 clears it."""
+        with self._lock:
+            self._faults.set_latency(ms, path)
+
+    def messages(
+        self, *, touser: str | None = None, msgtype: str | None = None
+    ) -> list[MessageRecord]:
+        """Accepted messages in send order, optionally only those to touser or of msgtype."""
+        with self._lock:
+            records = list(self._outbox.records.values())
+        if touser is not None:
+            records = [r for r in records if r.delivered_to(touser)]
+        return [r for r in records if msgtype in (None, r.msgtype)]
+
+    def updates(self) -> list[UpdateRecord]:
+        """Accepted update_template_card calls in order."""
+        with self._lock:
+            return list(self._outbox.updates)
+
+    def issue_response_code(self, msgid: str) -> str:
+        """A new response_code for a sent card, as a user's click callback would carry."""
+        with self._lock:
+            return self._outbox.issue_code(msgid, self.now())
+
+    def stats(self) -> Stats:
+        """Counts of calls, errcodes, gettoken per app and message outcomes."""
+        with self._lock:
+            outbox = self._outbox
+            return Stats(
+                calls=dict(self._calls),
+                errcodes={path: dict(codes) for path, codes in self._errcodes.items()},
+                gettoken=dict(self._gettoken),
+                messages=len(outbox.records),
+                duplicates=outbox.duplicates,
+                dropped=outbox.dropped,
+                updates=len(outbox.updates),
+                recalls=outbox.recalls,
+                uploads=len(self._media),
+            )
+
+    def begin_call(self, path: str) -> tuple[float, Fault | None]:
+        """Count a call; returns its latency in seconds and the fault to answer with, if any."""
+        with self._lock:
+            self._calls[path] += 1
+            return self._faults.latency(path), self._faults.take(path)
+
+    def end_call(self, path: str, errcode: int) -> None:
+        """Count the errcode a call was answered with."""
+        with self._lock:
+            self._errcodes.setdefault(path, Counter())[errcode] += 1
+
+    def get_token(self, corpid: str | None, corpsecret: str | None) -> IssuedToken:
+        """gettoken: 41002/41004 missing, 40013 unknown corp, 40091/40001 bad secret."""
+        with self._lock:
+            app = app_for_secret(self._apps.values(), corpid, corpsecret)
+            self._gettoken[app.key] += 1
+            return self._tokens.issue(app.key, self.now())
+
+    def authenticate(self, access_token: str | None) -> EmulatorApp:
+        """The app an access_token belongs to; raises 41001/40014/42001."""
+        with self._lock:
+            return self._apps[self._tokens.resolve(access_token, self.now())]
+
+    def send(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
+        """message/send for app: check, resolve recipients, deliver or drop, record."""
+        with self._lock:
+            now = self.now()
+            appids = frozenset(
+                a for o in self._apps.values() if o.corp_id == app.corp_id for a in o.linked_appids
+            )
+            ctx = SendContext(app, appids, lambda m: self._media.is_live(m, app.corp_id, now))
+            envelope = check_send(body, ctx)
+            resolution = resolve(envelope.recipients, app)
+            return self._outbox.send(app, envelope, body, resolution, now)
+
+    def update_card(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
+        """message/update_template_card for app."""
+        update = parse_update(body)
+        if update.agentid != app.agent_id:
+            raise ApiError(40056, f"agentid {update.agentid} is not the app of this access_token")
+        with self._lock:
+            return self._outbox.update(app, update, self.now())
+
+    def recall(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
+        """message/recall for app."""
+        with self._lock:
+            self._outbox.recall(app, body.get("msgid"), self.now())
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def upload(
+        self, app: EmulatorApp, media_type: str | None, filename: str, data: bytes | None
+    ) -> MediaRecord:
+        """media/upload for app."""
+        with self._lock:
+            return self._media.upload(app.corp_id, media_type, filename, data, self.now())
+
+    def callback_ips(self) -> list[str]:
+        """getcallbackip's ip_list."""
+        return list(CALLBACK_IPS)

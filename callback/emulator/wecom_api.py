@@ -1,0 +1,158 @@
+"""The /cgi-bin/ blueprint: WeCom's HTTP surface (paths, methods, faults, latency)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Blueprint, Request, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .apps import EmulatorApp
+from .errors import INVALID_PARAMETER, ApiError, errmsg, error_body
+from .faults import Fault
+from .state import Emulator
+
+Handler = Callable[[Emulator, Request], dict[str, Any]]
+MAX_JSON_DEPTH = 32
+"""Deepest JSON nesting accepted; real bodies need about 6 levels."""
+
+
+def json_response(payload: Mapping[str, Any], status: int = 200) -> Response:
+    """A JSON answer with UTF-8 text left unescaped, as WeCom sends it."""
+    text = json.dumps(payload, ensure_ascii=False)
+    return Response(text, status=status, content_type="application/json; charset=UTF-8")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _body(req: Request) -> Mapping[str, Any]:
+    try:
+        body = json.loads(req.get_data(cache=False), parse_constant=_reject_constant)
+    except RequestEntityTooLarge:
+        raise ApiError(INVALID_PARAMETER, "request body is too large") from None
+    except (ValueError, RecursionError):
+        raise ApiError(INVALID_PARAMETER, "request body is not valid UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(INVALID_PARAMETER, "request body must be a JSON object")
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(INVALID_PARAMETER, f"request body nests deeper than {MAX_JSON_DEPTH}")
+    return body
+
+
+def _depth(value: object) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _app(emulator: Emulator, req: Request) -> EmulatorApp:
+    return emulator.authenticate(req.args.get("access_token"))
+
+
+def _gettoken(emulator: Emulator, req: Request) -> dict[str, Any]:
+    corpsecret = req.args.get("corpsecret")
+    if not corpsecret and "secret" in req.args:
+        raise ApiError(41004, "corpsecret is required (the parameter is corpsecret, not secret)")
+    token = emulator.get_token(req.args.get("corpid"), corpsecret)
+    expires_in = round(token.expires_at - token.issued_at)
+    return {"errcode": 0, "errmsg": "ok", "access_token": token.value, "expires_in": expires_in}
+
+
+def _send(emulator: Emulator, req: Request) -> dict[str, Any]:
+    return emulator.send(_app(emulator, req), _body(req))
+
+
+def _update(emulator: Emulator, req: Request) -> dict[str, Any]:
+    return emulator.update_card(_app(emulator, req), _body(req))
+
+
+def _recall(emulator: Emulator, req: Request) -> dict[str, Any]:
+    return emulator.recall(_app(emulator, req), _body(req))
+
+
+def _upload(emulator: Emulator, req: Request) -> dict[str, Any]:
+    app = _app(emulator, req)
+    try:
+        media = req.files.get("media")
+    except RequestEntityTooLarge:
+        raise ApiError(40006, "the media file is too large") from None
+    data = None if media is None else media.read()
+    filename = "" if media is None else media.filename or ""
+    record = emulator.upload(app, req.args.get("type"), filename, data)
+    return {"errcode": 0, "errmsg": "ok", **record.to_json()}
+
+
+def _callback_ips(emulator: Emulator, req: Request) -> dict[str, Any]:
+    _app(emulator, req)
+    return {"ip_list": emulator.callback_ips(), "errcode": 0, "errmsg": "ok"}
+
+
+ROUTES: Mapping[str, tuple[str, Handler]] = {
+    "gettoken": ("GET", _gettoken),
+    "message/send": ("POST", _send),
+    "message/update_template_card": ("POST", _update),
+    "message/recall": ("POST", _recall),
+    "media/upload": ("POST", _upload),
+    "getcallbackip": ("GET", _callback_ips),
+}
+"""API path (below /cgi-bin/) -> (the one HTTP method it accepts, handler)."""
+
+
+def _hint(emulator: Emulator) -> str:
+    return f"{int(emulator.now())}_emulator_{secrets.token_hex(8)}"
+
+
+def _fault_response(emulator: Emulator, fault: Fault, ip: str) -> Response:
+    if fault.errcode is None:
+        html = f"<html><body><h1>{fault.http_status} emulated fault</h1></body></html>"
+        return Response(html, status=fault.http_status or 502, content_type="text/html")
+    text = errmsg(fault.errcode, "injected fault", hint=_hint(emulator), ip=ip)
+    return json_response({"errcode": fault.errcode, "errmsg": text}, fault.http_status or 200)
+
+
+def dispatch(emulator: Emulator, api: str) -> Response:
+    """Answer one /cgi-bin/<api> call; WeCom errors are HTTP 200 with an errcode."""
+    ip = request.remote_addr or "127.0.0.1"
+    route = ROUTES.get(api)
+    if route is None:
+        error = ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} is not an API this emulator knows")
+        return json_response(error_body(error, hint=_hint(emulator), ip=ip), 404)
+    latency, fault = emulator.begin_call(api)
+    if latency:
+        time.sleep(latency)
+    if fault is not None:
+        if fault.errcode is not None:
+            emulator.end_call(api, fault.errcode)
+        return _fault_response(emulator, fault, ip)
+    method, handler = route
+    try:
+        if request.method != method:
+            raise ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} requires the {method} method")
+        payload = handler(emulator, request)
+    except ApiError as error:
+        payload = error_body(error, hint=_hint(emulator), ip=ip)
+    emulator.end_call(api, int(payload["errcode"]))
+    return json_response(payload)
+
+
+def cgi_blueprint(emulator: Emulator) -> Blueprint:
+    """The WeCom API routes under /cgi-bin/, bound to emulator."""
+    blueprint = Blueprint("wecom_cgi", __name__, url_prefix="/cgi-bin")
+
+    @blueprint.route("/<path:api>", methods=["GET", "POST"])
+    def cgi(api: str) -> Response:
+        return dispatch(emulator, api)
+
+    return blueprint

@@ -1,0 +1,29 @@
+"""Fixtures for the emulator tests: one real EmulatorServer on 127.0.0.1, reset for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from emulator_helpers import START, WeComApi
+
+from callback.emulator import Emulator, EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Emulator(clock=lambda: START)) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> Emulator:
+    emulator_server.emulator.reset()
+    return emulator_server.emulator
+
+
+@pytest.fixture
+def api(emulator_server: EmulatorServer, emulator: Emulator) -> Iterator[WeComApi]:
+    with requests.Session() as session:
+        yield WeComApi(emulator_server.url, session)

@@ -1,0 +1,54 @@
+"""`python -m callback.emulator`: argument parsing and a real foreground run."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from callback.emulator import DEFAULT_CORP_ID, main
+from callback.emulator.cli import parse_app, parse_bind
+
+
+def test_parse_app_and_bind() -> None:
+    app = parse_app("crm:ww1:1000010:s3cret")
+    assert (app.name, app.corp_id, app.agent_id, app.secret) == ("crm", "ww1", 1000010, "s3cret")
+    assert not app.is_miniprogram
+    mini = parse_app("mp:ww1:1000011:s:mini=wxa,wxb")
+    assert mini.is_miniprogram and mini.linked_appids == ("wxa", "wxb")
+    assert parse_bind("0.0.0.0:8090") == ("0.0.0.0", 8090)
+    assert parse_bind("[::1]:0") == ("::1", 0)
+    for bad in ("a:b:c", "a:b:x:s", "a:b:1:s:appids=x", "a:b:1:s:mini="):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_app(bad)
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_bind("8090")
+
+
+def test_main_rejects_bad_arguments() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--app", "nonsense"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["--app", "a:ww:1:s", "--app", "b:ww:1:t"])
+
+
+def test_module_runs_in_the_foreground() -> None:
+    command = [sys.executable, "-m", "callback.emulator", "--bind", "127.0.0.1:0", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        url = banner.split()[-1]
+        assert banner.startswith("WeCom API emulator listening on http://127.0.0.1:")
+        apps = [process.stdout.readline() for _ in range(2)]
+        assert "agentid=1000002" in apps[0] and "miniprogram=wx_emulator_miniprogram" in apps[1]
+        params = {"corpid": DEFAULT_CORP_ID, "corpsecret": "emulator-secret"}
+        answer = requests.get(f"{url}/cgi-bin/gettoken", params=params, timeout=5).json()
+        assert answer["errcode"] == 0
+    finally:
+        process.terminate()
+        assert process.wait(timeout=5) == 0
