@@ -9,9 +9,11 @@ from collections.abc import Callable, Mapping
 from flask import Flask, Response
 
 from callback import config, endpoint, loader
+from callback.client import WecomClient
 from callback.config import Settings
 from callback.receiver import Receiver
 from callback.router import Router
+from callback.store import open_store
 
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,10 +37,13 @@ def create_app(
     settings = settings or load_settings()
     if router is None:
         router = loader.load(settings.server.handlers)
-    receiver = Receiver(settings, router, clock=clock)
+    store = open_store(settings.server.state)
+    client = WecomClient(settings.apps, store)
+    receiver = Receiver(settings, router, clock=clock, client=client)
 
     app = Flask("wecom_callback", static_folder=None)
     app.extensions["wecom"] = receiver
+    app.extensions["wecom.client"] = client
     app.register_blueprint(endpoint.blueprint(receiver))
 
     @app.get("/healthz")

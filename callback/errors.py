@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from callback.errcodes import hint
+
 
 class WecomError(Exception):
     """Base of every error this package raises on purpose."""
@@ -18,6 +20,33 @@ class WecomError(Exception):
 
 class ConfigError(WecomError):
     """The configuration is invalid; the message names the key, the problem and the fix."""
+
+
+class ValidationError(WecomError):
+    """An outbound message breaks a documented WeCom limit; raised before any request is made.
+
+    The message names the field path, the value (shortened) and the limit; `code` is the errcode
+    WeCom would have answered, where one is documented.
+    """
+
+    http_status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        value: object = None,
+        limit: str = "",
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        #: Where the problem is, e.g. ``news.articles[2].title``.
+        self.field = field
+        #: The offending value, unshortened.
+        self.value = value
+        #: The rule it breaks, e.g. ``at most 128 bytes``.
+        self.limit = limit
 
 
 # -- callback input ---------------------------------------------------------------------------
@@ -65,6 +94,36 @@ class Unavailable(CallbackError):
     """A dependency (the state store) is down; WeCom will retry a 503."""
 
     http_status = 503
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+
+class ApiError(WecomError):
+    """WeCom answered a non-zero errcode (or could not be reached); `hint` says what to do."""
+
+    http_status = 502
+
+    def __init__(self, errcode: int, errmsg: str, api: str, *, app: str = "") -> None:
+        self.errcode = errcode
+        self.errmsg = errmsg
+        self.api = api
+        self.hint = hint(errcode)
+        where = f"app {app!r}: " if app else ""
+        super().__init__(
+            f"{where}{api} failed: errcode {errcode} ({self.hint}); WeCom said: {errmsg}",
+            code=errcode,
+        )
+
+
+class RateLimited(WecomError):
+    """Sending now would exceed a member's WeCom rate window (WeCom would drop it silently)."""
+
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def http_status(error: BaseException) -> int:

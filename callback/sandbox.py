@@ -8,15 +8,23 @@ import secrets
 import string
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callback import config
 from callback.config import Settings
 
+if TYPE_CHECKING:
+    from callback.emulator import EmulatorServer
+
 APP = "demo"
 AGENT_ID = 1000002
+NOTICES_APP = "notices"  # the send-only mini-program application (miniprogram_notice)
+NOTICES_AGENT_ID = 1000003
+MINIPROGRAM_APPID = "wx_sandbox_miniprogram"
 FILE_NAME = ".wecom-sandbox.json"
 API_URL_ENV = "WECOM_SANDBOX_API_URL"
 _ALPHABET = string.ascii_letters + string.digits
+_KEYS = ("corp_id", "secret", "notices_secret", "token", "encoding_aes_key")
 
 
 def _random(n: int) -> str:
@@ -28,15 +36,14 @@ def credentials(env: Mapping[str, str]) -> dict[str, str]:
     path = Path(env.get("WECOM_SANDBOX_DIR", ".")) / FILE_NAME
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(stored, dict) and {"corp_id", "secret", "token", "encoding_aes_key"} <= set(
-            stored
-        ):
+        if isinstance(stored, dict) and set(_KEYS) <= set(stored):
             return {k: str(v) for k, v in stored.items()}
     except (OSError, ValueError):
         pass
     creds = {
         "corp_id": "wwsandbox" + _random(9).lower(),
         "secret": _random(43),
+        "notices_secret": _random(43),
         "token": _random(32),
         "encoding_aes_key": _random(43),
     }
@@ -48,8 +55,39 @@ def credentials(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def settings(env: Mapping[str, str]) -> Settings:
-    """Settings for one app, `demo`, whose API base URL is the local emulator."""
-    app = dict(credentials(env), agent_id=AGENT_ID)
-    app["api_base_url"] = env.get(API_URL_ENV, "http://127.0.0.1:8081")
-    data = config.apply_env({"apps": {APP: app}, "server": {}}, env)
+    """Settings for `demo` (callbacks) and `notices` (mini-program, send-only) on the emulator."""
+    creds = credentials(env)
+    base_url = env.get(API_URL_ENV, "http://127.0.0.1:8081")
+    demo = {k: creds[k] for k in ("corp_id", "secret", "token", "encoding_aes_key")}
+    notices = {"corp_id": creds["corp_id"], "secret": creds["notices_secret"]}
+    apps = {
+        APP: demo | {"agent_id": AGENT_ID, "api_base_url": base_url},
+        NOTICES_APP: notices | {"agent_id": NOTICES_AGENT_ID, "api_base_url": base_url},
+    }
+    state = Path(env.get("WECOM_SANDBOX_DIR", ".")) / ".wecom-sandbox.db"
+    data = config.apply_env({"apps": apps, "server": {"state": f"sqlite:///{state}"}}, env)
     return config.from_mapping(data, source="sandbox", sandbox=True)
+
+
+def start_emulator(env: Mapping[str, str], bind: str | None = None) -> EmulatorServer:
+    """Start the WeCom emulator, in a thread, knowing the sandbox's two applications."""
+    from callback.emulator import Emulator, EmulatorApp, EmulatorServer
+
+    creds = credentials(env)
+    emulator = Emulator(
+        apps=(
+            EmulatorApp(creds["corp_id"], AGENT_ID, creds["secret"], name=APP),
+            EmulatorApp(
+                creds["corp_id"],
+                NOTICES_AGENT_ID,
+                creds["notices_secret"],
+                is_miniprogram=True,
+                linked_appids=(MINIPROGRAM_APPID,),
+                name=NOTICES_APP,
+            ),
+        )
+    )
+    host, _, port = (bind or "127.0.0.1:0").rpartition(":")
+    server = EmulatorServer(emulator, host=host or "127.0.0.1", port=int(port or 0))
+    server.start()
+    return server

@@ -26,6 +26,12 @@ CORP_ID = "wwtestcorp0001"
 AGENT_ID = 1000002
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test in its own directory, so state files and sandbox files stay out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def vectors() -> dict[str, object]:
     """The official WeCom crypto vectors (pinned copy in tests/data)."""
@@ -46,7 +52,7 @@ def app_table(**overrides: object) -> dict[str, object]:
 
 
 def make_settings(**server: object) -> Settings:
-    return from_mapping({"apps": {"hr": app_table()}, "server": server})
+    return from_mapping({"apps": {"hr": app_table()}, "server": {"state": "memory://"} | server})
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 
@@ -10,8 +11,9 @@ from callback.messages import TextMessage, parse
 from callback.simulator import Simulator
 from tests.conftest import AES_KEY, CORP_ID, TOKEN
 
-CONFIG = f"""
+CONFIG = """
 [server]
+state = "sqlite:///{state}"
 handlers = ["handlers.chat", "handlers.menu", "handlers.cards", "handlers.fallback"]
 
 [apps.hr]
@@ -24,9 +26,12 @@ encoding_aes_key = "{AES_KEY}"
 
 
 def test_gunicorn_serves_verification_text_click_and_card(
-    gunicorn_server: Callable[..., str], sim: Simulator
+    gunicorn_server: Callable[..., str], sim: Simulator, tmp_path: Path
 ) -> None:
-    base = gunicorn_server(CONFIG, workers=2)
+    config = CONFIG.format(
+        state=tmp_path / "state.db", CORP_ID=CORP_ID, TOKEN=TOKEN, AES_KEY=AES_KEY
+    )
+    base = gunicorn_server(config, workers=2)
     url = f"{base}/wecom/callback/hr"
 
     query, echo = sim.verification()

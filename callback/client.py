@@ -1,0 +1,267 @@
+"""WecomClient: the WeCom send API with shared tokens, safe retries and per-member rate windows."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from callback import errcodes
+from callback.config import AppSettings
+from callback.errors import ApiError, ConfigError, RateLimited
+from callback.outbound import Message, Recall, Recipients, Text, UpdateTemplateCard, build_send_body
+from callback.store import Store
+from callback.tokens import TokenCache
+
+#: WeCom silently drops messages to a member beyond these, per app: (window s, most messages).
+MEMBER_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return tuple(v for v in str(value or "").split("|") if v)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What message/send answered; `msgids` lists every part of a split text."""
+
+    msgid: str
+    response_code: str = ""
+    invalid_users: tuple[str, ...] = ()
+    invalid_parties: tuple[str, ...] = ()
+    invalid_tags: tuple[str, ...] = ()
+    unlicensed_users: tuple[str, ...] = ()
+    msgids: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any], msgids: Sequence[str] = ()) -> SendResult:
+        msgid = str(data.get("msgid", ""))
+        return cls(
+            msgid=msgid,
+            response_code=str(data.get("response_code", "")),
+            invalid_users=_ids(data.get("invaliduser")),
+            invalid_parties=_ids(data.get("invalidparty")),
+            invalid_tags=_ids(data.get("invalidtag")),
+            unlicensed_users=_ids(data.get("unlicenseduser")),
+            msgids=tuple(msgids) or (msgid,),
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped, jittered exponential backoff: attempt n waits up to min(cap, base * 2**n)."""
+
+    attempts: int = 4
+    base_s: float = 0.5
+    cap_s: float = 8.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+
+class _Transient(Exception):
+    """An HTTP-level failure worth retrying (5xx, connection error, timeout)."""
+
+
+class WecomClient:
+    """Calls the WeCom API as the configured applications. Thread-safe; share one per process."""
+
+    def __init__(
+        self,
+        apps: Mapping[str, AppSettings],
+        store: Store,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (3.05, 10.0),
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        member_limits: Sequence[tuple[float, int]] = MEMBER_LIMITS,
+    ) -> None:
+        self.apps = apps
+        self.store = store
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.retry = retry
+        self.sleep = sleep
+        self.member_limits = tuple(member_limits)
+        self.tokens = TokenCache(store, self._fetch_token, sleep=sleep)
+
+    def app(self, name: str) -> AppSettings:
+        settings = self.apps.get(name)
+        if settings is None:
+            known = ", ".join(self.apps) or "none"
+            raise ConfigError(f"no application {name!r} is configured (known: {known})")
+        if not settings.secret:
+            raise ConfigError(f"apps.{name}.secret: missing; sending needs the app's Secret")
+        return settings
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def _http(self, app: AppSettings, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        url = f"{app.api_base_url}/cgi-bin/{path}"
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kw)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"{path}: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise _Transient(f"{path}: HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise ApiError(-1, f"HTTP {response.status_code}, not JSON", path) from None
+        if not isinstance(data, dict):
+            raise ApiError(-1, "answer is not a JSON object", path)
+        return data
+
+    def _fetch_token(self, app: AppSettings) -> tuple[str, int]:
+        params = {"corpid": app.corp_id, "corpsecret": app.secret}
+        data = self._with_retries(lambda: self._http(app, "GET", "gettoken", params=params), True)
+        code = int(data.get("errcode", 0))
+        if code:
+            raise ApiError(code, str(data.get("errmsg", "")), "gettoken", app=app.name)
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
+
+    def _with_retries(self, attempt: Callable[[], dict[str, Any]], retry: bool) -> dict[str, Any]:
+        """Run `attempt`, retrying transient failures (HTTP or errcode) when `retry`."""
+        for n in range(self.retry.attempts):
+            last = n == self.retry.attempts - 1 or not retry
+            try:
+                data = attempt()
+            except _Transient as exc:
+                if last:
+                    raise ApiError(-1, str(exc), "http") from exc
+            else:
+                if int(data.get("errcode", 0)) not in errcodes.TRANSIENT or last:
+                    return data
+            self.sleep(self.retry.delay(n))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def call(
+        self,
+        app: str,
+        method: str,
+        path: str,
+        *,
+        retry: bool,
+        params: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """One API call with the app's token: a rejected token is dropped, fetched and replayed
+        once; transient failures are retried only when `retry` says a replay is harmless."""
+        settings = self.app(app)
+        for replay in (False, True):
+            token = self.tokens.get(settings)
+            query = {"access_token": token, **(params or {})}
+            attempt = functools.partial(self._http, settings, method, path, params=query, **kw)
+            data = self._with_retries(attempt, retry)
+            code = int(data.get("errcode", 0))
+            if code in errcodes.TOKEN_REJECTED and not replay:
+                self.tokens.invalidate(settings, token)
+                continue
+            if code:
+                raise ApiError(code, str(data.get("errmsg", "")), path, app=app)
+            return data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the API --------------------------------------------------------------------------------
+
+    def reserve(self, app: str, to: Recipients, count: int = 1) -> float:
+        """Take `count` sends for every member in `to` from the per-member windows, all or none.
+
+        Returns 0 when taken, else the seconds to wait (nothing is taken then)."""
+        settings = self.app(app)
+        keys = [f"rate:{settings.corp_id}:{settings.agent_id}:{u.lower()}" for u in to.users]
+        if not keys:
+            return 0.0
+        return self.store.reserve(keys, self.member_limits, count)
+
+    def send(
+        self,
+        app: str,
+        message: Message,
+        to: Recipients | str | Sequence[str],
+        *,
+        duplicate_check: bool = True,
+        duplicate_check_interval: int = 1800,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> SendResult:
+        """Send an app message (text over 2048 bytes goes as several messages, in order).
+
+        With `duplicate_check` (WeCom's enable_duplicate_check, the default) transient failures
+        are retried, since WeCom will not deliver the same body twice; without it, never. A
+        deliberate repeat of a body within the interval goes without the check (and without
+        retries) so that WeCom delivers it; pass the same `idempotency_key` when re-attempting
+        one logical send (the outbox does) so that WeCom de-duplicates it instead.
+        Raises RateLimited, without sending, if a member's 30/min or 1000/h window is full."""
+        recipients = to if isinstance(to, Recipients) else Recipients.of(to)
+        settings = self.app(app)
+        parts: Sequence[Message] = message.split() if isinstance(message, Text) else (message,)
+        wait = self.reserve(app, recipients, len(parts))
+        if wait > 0:
+            raise RateLimited(
+                f"app {app!r}: a recipient's WeCom rate window (30/min, 1000/h) is full; "
+                f"this send may go in {wait:.0f} s",
+                retry_after=wait,
+            )
+        send_id = idempotency_key or uuid.uuid4().hex
+        results = []
+        for index, part in enumerate(parts):
+            body = build_send_body(
+                part,
+                recipients,
+                settings.agent_id,
+                enable_duplicate_check=duplicate_check,
+                duplicate_check_interval=duplicate_check_interval,
+                **options,
+            )
+            retry = duplicate_check and self._first_attempt(
+                settings, body, f"{send_id}:{index}", duplicate_check_interval
+            )
+            if duplicate_check and not retry:  # a deliberate repeat: WeCom must not drop it
+                body["enable_duplicate_check"] = 0
+                body.pop("duplicate_check_interval", None)
+            results.append(self.call(app, "POST", "message/send", json=body, retry=retry))
+        return SendResult.of(results[0], [str(r.get("msgid", "")) for r in results])
+
+    def _first_attempt(
+        self, app: AppSettings, body: Mapping[str, Any], send_id: str, interval: int
+    ) -> bool:
+        """Whether `send_id` is the first to send this exact body within the dedup interval.
+
+        WeCom's duplicate check would silently swallow a deliberate repeat of the same body (or
+        two identical parts of a split text), so only the first sender of a body gets it."""
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+        key = f"sent:{app.corp_id}:{app.agent_id}:{hashlib.sha256(canonical).hexdigest()}"
+        return self.store.setdefault(key, send_id, interval) == send_id
+
+    def update_template_card(self, app: str, update: UpdateTemplateCard) -> dict[str, Any]:
+        """Update a sent card with its single-use response_code."""
+        body = update.body(self.app(app).agent_id)
+        return self.call(app, "POST", "message/update_template_card", json=body, retry=False)
+
+    def recall(self, app: str, msgid: str) -> None:
+        """Recall a message sent within the last 24 hours."""
+        self.call(app, "POST", "message/recall", json=Recall(msgid).body(), retry=True)
+
+    def upload_media(self, app: str, kind: str, filename: str, data: bytes) -> str:
+        """Upload temporary media (3 days); returns its media_id."""
+        files = {"media": (filename, data)}
+        result = self.call(
+            app, "POST", "media/upload", params={"type": kind}, files=files, retry=True
+        )
+        return str(result["media_id"])
+
+    def callback_ips(self, app: str) -> tuple[str, ...]:
+        """The IP ranges WeCom sends callbacks from."""
+        return tuple(self.call(app, "GET", "getcallbackip", retry=True).get("ip_list", []))

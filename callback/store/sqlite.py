@@ -1,0 +1,139 @@
+"""SqliteStore: state in one SQLite file (WAL), shared by every thread and process on a machine."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from callback.errors import Unavailable
+from callback.store.base import Limit, Store
+from callback.store.windows import horizon, wait_needed
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS locks (
+    name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_events_key_at ON rate_events (key, at);
+"""
+
+
+class SqliteStore(Store):
+    """One connection per thread and process; writes in short IMMEDIATE transactions."""
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._local = threading.local()
+        try:
+            self._connection().executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"state store {path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise Unavailable(f"state store {self.path}: {exc}") from exc
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise Unavailable(f"state store {self.path}: {exc}") from exc
+
+    def get(self, key: str) -> str | None:
+        try:
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT value FROM kv WHERE key = ? AND expires_at > ?", (key, self.clock())
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise Unavailable(f"state store {self.path}: {exc}") from exc
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, value: str, ttl_s: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, value, self.clock() + ttl_s),
+            )
+
+    def setdefault(self, key: str, value: str, ttl_s: float) -> str:
+        now = self.clock()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at WHERE kv.expires_at <= ?",
+                (key, value, now + ttl_s, now),
+            )
+            row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            return str(row[0])
+
+    def delete_if(self, key: str, expected: str) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM kv WHERE key = ? AND value = ?", (key, expected))
+            return cursor.rowcount > 0
+
+    def acquire(self, name: str, owner: str, ttl_s: float) -> bool:
+        now = self.clock()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at "
+                "WHERE locks.expires_at <= ? OR locks.owner = excluded.owner",
+                (name, owner, now + ttl_s, now),
+            )
+            return cursor.rowcount > 0
+
+    def release(self, name: str, owner: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+    def reserve(self, keys: Sequence[str], limits: Sequence[Limit], count: int = 1) -> float:
+        now = self.clock()
+        with self._transaction() as db:
+            db.execute("DELETE FROM rate_events WHERE at <= ?", (now - horizon(limits),))
+            wait = 0.0
+            for key in keys:
+                rows = db.execute(
+                    "SELECT at FROM rate_events WHERE key = ? ORDER BY at", (key,)
+                ).fetchall()
+                wait = max(wait, wait_needed([r[0] for r in rows], limits, count, now))
+            if wait > 0:
+                return wait
+            db.executemany(
+                "INSERT INTO rate_events (key, at) VALUES (?, ?)",
+                [(key, now) for key in keys for _ in range(count)],
+            )
+            return 0.0
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,279 @@
+"""The send client against the WeCom emulator over HTTP: results, errors, retries, tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callback.client import RetryPolicy, SendResult, WecomClient
+from callback.config import AppSettings, from_mapping
+from callback.emulator import (
+    DEFAULT_CORP_ID,
+    DEFAULT_MINIPROGRAM_APPID,
+    DEFAULT_MINIPROGRAM_SECRET,
+    DEFAULT_SECRET,
+    Emulator,
+    EmulatorServer,
+)
+from callback.errors import ApiError, RateLimited, ValidationError
+from callback.outbound import (
+    Image,
+    MiniProgramNotice,
+    Recipients,
+    TemplateCard,
+    Text,
+    UpdateTemplateCard,
+)
+from callback.store import MemoryStore, SqliteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Emulator()) as running:
+        yield running
+
+
+@pytest.fixture
+def emulator(server: EmulatorServer) -> Emulator:
+    server.emulator.reset()
+    return server.emulator
+
+
+def apps(base_url: str, secret: str = DEFAULT_SECRET) -> dict[str, AppSettings]:
+    return dict(
+        from_mapping(
+            {
+                "apps": {
+                    "hr": {
+                        "corp_id": DEFAULT_CORP_ID,
+                        "agent_id": 1000002,
+                        "secret": secret,
+                        "api_base_url": base_url,
+                    },
+                    "notices": {
+                        "corp_id": DEFAULT_CORP_ID,
+                        "agent_id": 1000003,
+                        "secret": DEFAULT_MINIPROGRAM_SECRET,
+                        "api_base_url": base_url,
+                    },
+                }
+            }
+        ).apps
+    )
+
+
+@pytest.fixture
+def client(server: EmulatorServer, emulator: Emulator) -> WecomClient:
+    fast = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05)
+    return WecomClient(apps(server.url), MemoryStore(), retry=fast)
+
+
+def gettokens(emulator: Emulator) -> int:
+    return sum(emulator.stats().gettoken.values())
+
+
+NOTICE = MiniProgramNotice(
+    appid=DEFAULT_MINIPROGRAM_APPID,
+    page="pages/room?id=402",
+    title="会议室预订成功通知",
+    description="4月27日 16:16",
+    items=[("会议室", "402"), ("会议地点", "广州TIT-402会议室")],
+    emphasis_first_item=True,
+)
+
+
+def test_send_text_and_typed_result(client: WecomClient, emulator: Emulator) -> None:
+    result = client.send("hr", Text("hello"), ["zhangsan", "invalid_bob", "unlicensed_amy"])
+    assert isinstance(result, SendResult) and result.msgid
+    assert result.invalid_users == ("invalid_bob",)
+    assert result.unlicensed_users == ("unlicensed_amy",)
+    (record,) = emulator.messages()
+    assert record.body["text"] == {"content": "hello"} and record.body["agentid"] == 1000002
+    assert record.body["enable_duplicate_check"] == 1
+
+
+def test_miniprogram_notice_needs_the_miniprogram_app(
+    client: WecomClient, emulator: Emulator
+) -> None:
+    result = client.send("notices", NOTICE, "zhangsan|lisi")
+    (record,) = emulator.messages()
+    assert record.msgtype == "miniprogram_notice" and result.msgid
+    assert "agentid" not in record.body
+    assert [i["key"] for i in record.body["miniprogram_notice"]["content_item"]] == [
+        "会议室",
+        "会议地点",
+    ]
+    with pytest.raises(ApiError) as err:
+        client.send("hr", NOTICE, ["zhangsan"])
+    assert err.value.errcode == 48002 and "mini-program application" in err.value.hint
+
+
+def test_validation_fails_before_any_request(client: WecomClient, emulator: Emulator) -> None:
+    with pytest.raises(ValidationError, match=r"miniprogram_notice\.title.*4 to 12"):
+        client.send("notices", MiniProgramNotice(appid="wx1", title="短"), ["u"])
+    with pytest.raises(ValidationError):
+        client.send("notices", NOTICE, Recipients.all())
+    assert emulator.stats().calls == {}
+
+
+def test_all_recipients_invalid_is_81013(client: WecomClient) -> None:
+    with pytest.raises(ApiError) as err:
+        client.send("hr", Text("x"), ["invalid_a", "invalid_b"])
+    assert err.value.errcode == 81013 and "visible range" in str(err.value)
+
+
+def test_long_text_is_split_not_truncated(client: WecomClient, emulator: Emulator) -> None:
+    text = "第" * 1500  # 4500 bytes: two identical parts, which WeCom's check must not merge
+    result = client.send("hr", Text(text), ["zhangsan"])
+    records = emulator.messages()
+    assert len(records) == 3 and len(result.msgids) == 3
+    assert "".join(r.body["text"]["content"] for r in records) == text
+    assert [r.body["enable_duplicate_check"] for r in records] == [1, 0, 1]
+
+
+def test_deliberate_repeat_is_delivered(client: WecomClient, emulator: Emulator) -> None:
+    for _ in range(2):
+        client.send("hr", Text("Your build failed"), ["zhangsan"])
+    assert len(emulator.messages()) == 2  # WeCom's duplicate check would have dropped one
+    first = client.send("hr", Text("reply"), ["lisi"], idempotency_key="cb-1")
+    again = client.send("hr", Text("reply"), ["lisi"], idempotency_key="cb-1")
+    assert first.msgid == again.msgid and len(emulator.messages()) == 3  # one logical send
+
+
+def test_token_cached_then_replayed_once_after_revocation(
+    client: WecomClient, emulator: Emulator
+) -> None:
+    for n in range(5):
+        client.send("hr", Text(f"m{n}"), ["zhangsan"])
+    assert gettokens(emulator) == 1
+    emulator.revoke_tokens()
+    client.send("hr", Text("after revoke"), ["zhangsan"])
+    assert gettokens(emulator) == 2
+    assert len(emulator.messages()) == 6
+    emulator.advance(7300)  # expired by WeCom's clock, still fresh in ours: 42001
+    client.send("hr", Text("after expiry"), ["zhangsan"])
+    assert gettokens(emulator) == 3
+
+
+def test_wrong_secret_is_a_config_error_not_a_loop(
+    server: EmulatorServer, emulator: Emulator
+) -> None:
+    client = WecomClient(apps(server.url, secret="wrong"), MemoryStore())
+    for _ in range(2):
+        with pytest.raises(ApiError) as err:
+            client.send("hr", Text("x"), ["zhangsan"])
+        assert err.value.errcode == 40001 and "apps.NAME.secret" in err.value.hint
+    assert emulator.stats().calls["gettoken"] == 2  # one per send attempt, no retry loop
+    assert emulator.stats().calls.get("message/send", 0) == 0
+
+
+@pytest.mark.parametrize(
+    "fault", [{"errcode": -1}, {"errcode": 45009}, {"errcode": 45033}, {"http_status": 502}]
+)
+def test_transient_failures_are_retried_with_duplicate_check(
+    client: WecomClient, emulator: Emulator, fault: dict[str, Any]
+) -> None:
+    client.send("hr", Text("warm token"), ["zhangsan"])
+    emulator.fail_next(2, path="message/send", **fault)
+    result = client.send("hr", Text("retried"), ["zhangsan"])
+    assert result.msgid
+    assert [r.body["text"]["content"] for r in emulator.messages()] == ["warm token", "retried"]
+
+
+def test_no_retry_without_duplicate_check(client: WecomClient, emulator: Emulator) -> None:
+    client.send("hr", Text("warm"), ["zhangsan"])
+    emulator.fail_next(1, errcode=-1, path="message/send")
+    with pytest.raises(ApiError) as err:
+        client.send("hr", Text("once"), ["zhangsan"], duplicate_check=False)
+    assert err.value.errcode == -1
+    assert emulator.stats().calls["message/send"] == 2
+
+
+def test_retries_are_capped(client: WecomClient, emulator: Emulator) -> None:
+    client.send("hr", Text("warm"), ["zhangsan"])
+    emulator.fail_next(10, http_status=503, path="message/send")
+    with pytest.raises(ApiError, match="HTTP 503"):
+        client.send("hr", Text("never"), ["zhangsan"])
+    assert emulator.stats().calls["message/send"] == 1 + 4
+
+
+def test_member_rate_window_raises_instead_of_silent_drop(
+    client: WecomClient, emulator: Emulator
+) -> None:
+    for n in range(30):
+        client.send("hr", Text(f"n{n}"), ["zhangsan"], duplicate_check=False)
+    with pytest.raises(RateLimited) as err:
+        client.send("hr", Text("31st"), ["zhangsan", "lisi"])
+    assert 0 < err.value.retry_after <= 60 and "may go in" in str(err.value)
+    client.send("hr", Text("lisi is fine"), ["lisi"])
+    assert emulator.stats().dropped == 0 and len(emulator.messages()) == 31
+
+
+def test_card_update_recall_media_and_ips(client: WecomClient, emulator: Emulator) -> None:
+    card = TemplateCard.button_interaction(
+        "task-1", "Leave request", [("Approve", "APPROVE"), ("Reject", "REJECT")]
+    )
+    sent = client.send("hr", card, ["zhangsan"])
+    assert sent.response_code
+    update = UpdateTemplateCard(sent.response_code, replace_name="Done", users=["zhangsan"])
+    client.update_template_card("hr", update)
+    with pytest.raises(ApiError) as err:
+        client.update_template_card("hr", update)  # single use
+    assert err.value.errcode == 60140
+    client.recall("hr", sent.msgid)
+    assert emulator.messages()[0].recalled
+    media_id = client.upload_media("hr", "image", "a.png", b"\x89PNG fake")
+    client.send("hr", Image(media_id), ["u1"])
+    assert client.callback_ips("hr")
+
+
+def test_timeouts_are_set(client: WecomClient) -> None:
+    assert client.timeout[0] > 0 and client.timeout[1] > 0
+
+
+@pytest.mark.parametrize("processes", [4])
+def test_one_gettoken_across_processes_and_threads(
+    server: EmulatorServer, emulator: Emulator, tmp_path: Path, processes: int
+) -> None:
+    """4 processes x 8 threads sending at once: one gettoken; after a revocation, one more."""
+    db = tmp_path / "state.db"
+    SqliteStore(str(db)).close()
+
+    def burst() -> None:
+        at = time.time() + 1.5
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "tests" / "send_burst.py"),
+                    server.url,
+                    DEFAULT_CORP_ID,
+                    "1000002",
+                    DEFAULT_SECRET,
+                    str(db),
+                    "8",
+                    str(at),
+                ],
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(processes)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err.decode()
+
+    burst()
+    assert gettokens(emulator) == 1
+    assert len(emulator.messages()) == processes * 8
+    emulator.revoke_tokens()
+    burst()
+    assert gettokens(emulator) == 2
+    assert len(emulator.messages()) == 2 * processes * 8
