@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -16,9 +18,11 @@ def app_client() -> FlaskClient:
     return create_app(make_settings()).test_client()  # handlers from the handlers/ package
 
 
-def ask(c: FlaskClient, sim: Simulator, fields: dict[str, object]) -> Message | None:
+def ask(
+    c: FlaskClient, sim: Simulator, fields: dict[str, object], app: str = "hr"
+) -> Message | None:
     query, body = sim.post(fields)
-    response = c.post("/wecom/callback/hr", query_string=query, data=body)
+    response = c.post(f"/wecom/callback/{app}", query_string=query, data=body)
     assert response.status_code == 200
     plain = sim.open_reply(response.data)
     return parse(plain) if plain else None
@@ -47,3 +51,26 @@ def test_card_buttons(app_client: FlaskClient, sim: Simulator) -> None:
     for key, label in (("APPROVE", "Approved"), ("REJECT", "Rejected")):
         reply = ask(app_client, sim, sim.card_action(key, task_id="t-1"))
         assert reply is not None and reply.raw["Button"] == {"ReplaceName": label}
+
+
+def test_book_room_click_sends_a_miniprogram_notice(sim: Simulator, tmp_path: Path) -> None:
+    from callback import sandbox
+    from callback.app import load_settings
+
+    env = {"WECOM_SANDBOX_DIR": str(tmp_path)}
+    emulator = sandbox.start_emulator(env)
+    try:
+        settings = load_settings(None, env | {sandbox.API_URL_ENV: emulator.url})
+        demo = settings.apps["demo"]
+        user_sim = Simulator.create(demo.token, demo.encoding_aes_key, demo.corp_id)
+        c = create_app(settings).test_client()
+        reply = ask(c, user_sim, user_sim.click("MENU_BOOK_ROOM", user="wangwu"), "demo")
+        assert "Room 402 is booked" in content(reply)
+        (record,) = emulator.emulator.messages()
+        assert record.msgtype == "miniprogram_notice" and record.touser == ("wangwu",)
+        assert record.body["miniprogram_notice"]["content_item"][1] == {
+            "key": "预订人",
+            "value": "wangwu",
+        }
+    finally:
+        emulator.stop()

@@ -1,4 +1,4 @@
-"""The `wecom` command: serve, simulate, routes, emulator."""
+"""The `wecom` command: serve, simulate, send, recall, routes, emulator."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import requests
 
 from callback import loader
 from callback.app import load_settings
+from callback.cli import send
 from callback.errors import WecomError
 from callback.messages import parse
 from callback.simulator import Simulator
@@ -138,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="use the JSON envelope")
     sim.add_argument("--timeout", type=float, default=10.0)
     sim.set_defaults(func=cmd_simulate)
+
+    send.add_parsers(sub, common)
     return top
 
 
@@ -152,7 +155,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The `wecom` command: send (validated, dry run), recall, routes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from callback.cli import main
+from callback.emulator import (
+    DEFAULT_CORP_ID,
+    DEFAULT_MINIPROGRAM_APPID,
+    DEFAULT_MINIPROGRAM_SECRET,
+    DEFAULT_SECRET,
+    Emulator,
+    EmulatorServer,
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Emulator()) as running:
+        yield running
+
+
+@pytest.fixture
+def config(server: EmulatorServer, tmp_path: Path) -> str:
+    server.emulator.reset()
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[server]
+state = "sqlite:///{tmp_path / "state.db"}"
+
+[apps.hr]
+corp_id = "{DEFAULT_CORP_ID}"
+agent_id = 1000002
+secret = "{DEFAULT_SECRET}"
+api_base_url = "{server.url}"
+
+[apps.notices]
+corp_id = "{DEFAULT_CORP_ID}"
+agent_id = 1000003
+secret = "{DEFAULT_MINIPROGRAM_SECRET}"
+api_base_url = "{server.url}"
+""",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+NOTICE_ARGS = [
+    "send", "miniprogram-notice", "--app", "notices", "--to", "zhangsan,lisi",
+    "--appid", DEFAULT_MINIPROGRAM_APPID, "--page", "pages/room?id=402",
+    "--title", "会议室预订成功通知", "--description", "4月27日 16:16",
+    "--item", "会议室=402", "--item", "会议地点=广州TIT-402会议室", "--emphasis-first-item",
+]  # fmt: skip
+
+
+def test_notice_dry_run_prints_body_and_sends_nothing(
+    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*NOTICE_ARGS, "--config", config, "--dry-run"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["msgtype"] == "miniprogram_notice" and body["touser"] == "zhangsan|lisi"
+    assert "agentid" not in body and body["miniprogram_notice"]["emphasis_first_item"] is True
+    assert body["miniprogram_notice"]["content_item"][1] == {
+        "key": "会议地点",
+        "value": "广州TIT-402会议室",
+    }
+    assert server.emulator.stats().calls == {}
+
+
+def test_notice_send_prints_msgid(
+    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*NOTICE_ARGS, "--config", config, "--to", "zhangsan,invalid_x"]) == 0
+    out = capsys.readouterr().out
+    (record,) = server.emulator.messages()
+    assert f"msgid: {record.msgid}" in out and "invalid users: invalid_x" in out
+
+
+def test_validation_error_exits_nonzero_and_sends_nothing(
+    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [*NOTICE_ARGS, "--config", config, "--title", "短"]
+    assert main(args) == 2
+    assert "miniprogram_notice.title" in capsys.readouterr().err
+    assert server.emulator.stats().calls == {}
+
+
+def test_text_card_recall_and_api_error(
+    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--config", config, "--app", "hr", "--to", "zhangsan"]
+    assert main(["send", "text", "hello from the CLI", *base]) == 0
+    assert main(["send", "template-card", *base, "--task-id", "t-9", "--title", "Approve?",
+                 "--button", "Yes=YES", "--button", "No=NO"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "response_code:" in out
+    msgid = server.emulator.messages()[0].msgid
+    assert main(["recall", "--config", config, "--app", "hr", "--", msgid]) == 0
+    assert server.emulator.messages()[0].recalled
+    # an API error exits non-zero with the errcode and its hint
+    assert main(["send", "text", "x", "--config", config, "--app", "hr", "--to", "invalid_a"]) == 2
+    assert "81013" in capsys.readouterr().err
+
+
+def test_routes_lists_handlers_in_order(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["routes", "--config", config]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].endswith("handlers.fallback.fallback")
+    assert any("click('MENU_HELP')" in line for line in lines)
+
+
+@pytest.mark.parametrize("command", [["wecom"], [sys.executable, "-m", "callback.cli"]])
+def test_console_script_runs(config: str, command: list[str]) -> None:
+    executable = shutil.which(command[0]) or command[0]
+    done = subprocess.run(
+        [executable, *command[1:], "send", "text", "hi", "--config", config, "--to", "u1",
+         "--dry-run"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["text"] == {"content": "hi"}
