@@ -39,11 +39,13 @@ def create_app(
         router = loader.load(settings.server.handlers)
     store = open_store(settings.server.state)
     client = WecomClient(settings.apps, store)
-    receiver = Receiver(settings, router, clock=clock, client=client)
+    receiver = Receiver(settings, router, clock=clock, client=client, store=store)
+    receiver.delivery.start()
 
     app = Flask("wecom_callback", static_folder=None)
     app.extensions["wecom"] = receiver
     app.extensions["wecom.client"] = client
+    app.extensions["wecom.delivery"] = receiver.delivery
     app.register_blueprint(endpoint.blueprint(receiver))
 
     @app.get("/healthz")

@@ -17,12 +17,18 @@ import requests
 from callback import errcodes
 from callback.config import AppSettings
 from callback.errors import ApiError, ConfigError, RateLimited
-from callback.outbound import Message, Recall, Recipients, Text, UpdateTemplateCard, build_send_body
+from callback.outbound import Message, Recall, Recipients, UpdateTemplateCard, build_send_bodies
 from callback.store import Store
 from callback.tokens import TokenCache
 
 #: WeCom silently drops messages to a member beyond these, per app: (window s, most messages).
 MEMBER_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))
+
+
+def recipients_of(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The members a message/send body names (none for @all: WeCom's windows can't be kept)."""
+    users = str(body.get("touser", ""))
+    return () if users == "@all" else tuple(u for u in users.split("|") if u)
 
 
 def _ids(value: Any) -> tuple[str, ...]:
@@ -33,7 +39,8 @@ def _ids(value: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What message/send answered; `msgids` lists every part of a split text."""
+    """What message/send answered; `msgids` lists every part of a split text. `queued`: the
+    send is in the outbox, waiting for a rate window or a retry (no msgid yet)."""
 
     msgid: str
     response_code: str = ""
@@ -42,6 +49,7 @@ class SendResult:
     invalid_tags: tuple[str, ...] = ()
     unlicensed_users: tuple[str, ...] = ()
     msgids: tuple[str, ...] = ()
+    queued: bool = False
 
     @classmethod
     def of(cls, data: Mapping[str, Any], msgids: Sequence[str] = ()) -> SendResult:
@@ -175,12 +183,12 @@ class WecomClient:
 
     # -- the API --------------------------------------------------------------------------------
 
-    def reserve(self, app: str, to: Recipients, count: int = 1) -> float:
-        """Take `count` sends for every member in `to` from the per-member windows, all or none.
+    def reserve(self, app: str, users: Sequence[str], count: int = 1) -> float:
+        """Take `count` sends for every member from the per-member windows, all or none.
 
         Returns 0 when taken, else the seconds to wait (nothing is taken then)."""
         settings = self.app(app)
-        keys = [f"rate:{settings.corp_id}:{settings.agent_id}:{u.lower()}" for u in to.users]
+        keys = [f"rate:{settings.corp_id}:{settings.agent_id}:{u.lower()}" for u in users]
         if not keys:
             return 0.0
         return self.store.reserve(keys, self.member_limits, count)
@@ -204,10 +212,15 @@ class WecomClient:
         retries) so that WeCom delivers it; pass the same `idempotency_key` when re-attempting
         one logical send (the outbox does) so that WeCom de-duplicates it instead.
         Raises RateLimited, without sending, if a member's 30/min or 1000/h window is full."""
-        recipients = to if isinstance(to, Recipients) else Recipients.of(to)
-        settings = self.app(app)
-        parts: Sequence[Message] = message.split() if isinstance(message, Text) else (message,)
-        wait = self.reserve(app, recipients, len(parts))
+        bodies = self.bodies(
+            app,
+            message,
+            to,
+            duplicate_check=duplicate_check,
+            duplicate_check_interval=duplicate_check_interval,
+            **options,
+        )
+        wait = self.reserve(app, recipients_of(bodies[0]), len(bodies))
         if wait > 0:
             raise RateLimited(
                 f"app {app!r}: a recipient's WeCom rate window (30/min, 1000/h) is full; "
@@ -215,24 +228,36 @@ class WecomClient:
                 retry_after=wait,
             )
         send_id = idempotency_key or uuid.uuid4().hex
-        results = []
-        for index, part in enumerate(parts):
-            body = build_send_body(
-                part,
-                recipients,
-                settings.agent_id,
-                enable_duplicate_check=duplicate_check,
-                duplicate_check_interval=duplicate_check_interval,
-                **options,
-            )
-            retry = duplicate_check and self._first_attempt(
-                settings, body, f"{send_id}:{index}", duplicate_check_interval
-            )
-            if duplicate_check and not retry:  # a deliberate repeat: WeCom must not drop it
-                body["enable_duplicate_check"] = 0
-                body.pop("duplicate_check_interval", None)
-            results.append(self.call(app, "POST", "message/send", json=body, retry=retry))
+        results = [self.send_body(app, body, f"{send_id}:{n}") for n, body in enumerate(bodies)]
         return SendResult.of(results[0], [str(r.get("msgid", "")) for r in results])
+
+    def bodies(
+        self,
+        app: str,
+        message: Message,
+        to: Recipients | str | Sequence[str],
+        *,
+        duplicate_check: bool = True,
+        **options: Any,
+    ) -> tuple[dict[str, Any], ...]:
+        """The validated message/send bodies for `message` (several for a long text)."""
+        recipients = to if isinstance(to, Recipients) else Recipients.of(to)
+        agent_id = self.app(app).agent_id
+        return build_send_bodies(
+            message, recipients, agent_id, enable_duplicate_check=duplicate_check, **options
+        )
+
+    def send_body(self, app: str, body: Mapping[str, Any], send_id: str) -> dict[str, Any]:
+        """POST one prepared message/send body; `send_id` names the logical send (see `send`)."""
+        settings = self.app(app)
+        retry = bool(body.get("enable_duplicate_check")) and self._first_attempt(
+            settings, body, send_id, int(body.get("duplicate_check_interval", 1800))
+        )
+        if body.get("enable_duplicate_check") and not retry:
+            # a deliberate repeat: WeCom's check would swallow it
+            body = {k: v for k, v in body.items() if k != "duplicate_check_interval"}
+            body["enable_duplicate_check"] = 0
+        return self.call(app, "POST", "message/send", json=body, retry=retry)
 
     def _first_attempt(
         self, app: AppSettings, body: Mapping[str, Any], send_id: str, interval: int

@@ -52,6 +52,9 @@ class ServerSettings:
     state: str = "sqlite:///wecom-state.db"
     queue: str = "embedded"
     max_body_bytes: int = 256 * 1024
+    lease_s: int = 30
+    inbox_retention_s: int = 86400
+    worker_threads: int = 8
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,15 @@ def _server(table: Any) -> ServerSettings:
         queue=queue,
         max_body_bytes=_integer(
             table.get("max_body_bytes", defaults.max_body_bytes), "server.max_body_bytes", 1024
+        ),
+        lease_s=_integer(table.get("lease_s", defaults.lease_s), "server.lease_s", 1),
+        inbox_retention_s=_integer(
+            table.get("inbox_retention_s", defaults.inbox_retention_s),
+            "server.inbox_retention_s",
+            60,
+        ),
+        worker_threads=_integer(
+            table.get("worker_threads", defaults.worker_threads), "server.worker_threads", 1
         ),
     )
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from callback.errors import ConfigError
 from callback.messages import Message
 from callback.router import Match
 
 if TYPE_CHECKING:
-    from callback.client import SendResult, WecomClient
+    from callback.client import SendResult
     from callback.outbound import Message as Outbound
     from callback.outbound import Recipients
+
+
+class Sender(Protocol):
+    """What sends for a handler: the client itself, or the outbox (durable, de-duplicated)."""
+
+    def send(self, app: str, message: Outbound, to: Any, **options: Any) -> SendResult: ...
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,7 @@ class Context:
     message: Message
     match: Match
     log: logging.LoggerAdapter[logging.Logger]
-    client: WecomClient | None = None
+    sender: Sender | None = None
 
     def send(
         self,
@@ -36,10 +42,14 @@ class Context:
         **options: Any,
     ) -> SendResult:
         """Send an app message as this callback's application (or `app`, e.g. the
-        mini-program application for a miniprogram_notice)."""
-        if self.client is None:
+        mini-program application for a miniprogram_notice).
+
+        It goes through the durable outbox, keyed by this callback: if the handler runs again
+        (recovery after a crash), the member still gets it once. The result carries the msgid,
+        or `queued=True` when it waits for a rate window or a retry."""
+        if self.sender is None:
             raise ConfigError(f"app {self.app!r} cannot send: no send client is configured")
-        return self.client.send(app or self.app, outbound, to, **options)
+        return self.sender.send(app or self.app, outbound, to, **options)
 
     def reply(self, outbound: Outbound | str, **options: Any) -> SendResult:
         """Send a message to the member who sent this callback (a str is a text message)."""

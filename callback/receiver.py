@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from callback import envelope, messages
+from callback.client import WecomClient
 from callback.config import AppSettings, Settings
-from callback.context import Context
 from callback.crypto import MsgCrypto
+from callback.delivery import Delivery
 from callback.errors import BadRequest, StaleTimestamp, UnknownApp
 from callback.messages import Message
-from callback.replies import Reply, as_reply
 from callback.router import Router
-
-if TYPE_CHECKING:
-    from callback.client import WecomClient
-
-log = logging.getLogger("wecom.callback")
+from callback.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +55,13 @@ class Receiver:
         router: Router,
         *,
         clock: Callable[[], float] = time.time,
-        client: WecomClient | None = None,
+        client: WecomClient,
+        store: Store,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.client = client
         self.resolve = router.compile()
+        self.delivery = Delivery(settings, store, client, self.resolve, clock=clock)
         self.max_skew = settings.server.max_clock_skew_s
         self.cryptos = {
             name: MsgCrypto.create(app.token, app.encoding_aes_key, app.corp_id)
@@ -109,41 +104,17 @@ class Receiver:
         return messages.parse(crypto.decrypt(env.encrypted)), env.as_json
 
     def receive(self, app: str, args: Mapping[str, str], body: bytes) -> Answer:
-        """POST: verify, decrypt, parse, route, run the handler and seal its passive reply."""
+        """POST: verify, decrypt, parse and route; delivery runs it and says what to answer."""
         message, as_json = self.open(app, args, body)
-        reply = self.run(app, message)
-        if reply is None:
+        plaintext = self.delivery.answer(app, message, as_json, self.resolve(message, app))
+        if plaintext is None:
             return EMPTY
-        return self.seal(app, message, reply, as_json=as_json)
+        return self.seal(app, plaintext, as_json=as_json)
 
-    def run(self, app: str, message: Message) -> Reply | None:
-        """Route and run the handler; a handler error is logged and answers nothing."""
-        found = self.resolve(message, app)
-        if found is None:
-            log.info("no route app=%s type=%s key=%s", app, message.kind, message.dedup_key)
-            return None
-        route, match = found
-        adapter = logging.LoggerAdapter(
-            logging.getLogger(route.handler.__module__), {"app": app, "key": message.dedup_key}
-        )
-        ctx = Context(app=app, message=message, match=match, log=adapter, client=self.client)
-        try:
-            return as_reply(route.handler(message, ctx))
-        except Exception:
-            log.exception(
-                "handler %s failed app=%s type=%s key=%s",
-                route.name,
-                app,
-                message.kind,
-                message.dedup_key,
-            )
-            return None
-
-    def seal(self, app: str, message: Message, reply: Reply, *, as_json: bool) -> Answer:
-        """Render, encrypt and sign a passive reply to `message`."""
-        settings, crypto = self._app(app)
-        now = int(self.clock())
-        plaintext = reply.render(message.from_user, settings.corp_id, now, as_json=as_json)
-        body = envelope.seal(crypto, plaintext, str(now), envelope.new_nonce(), as_json=as_json)
+    def seal(self, app: str, plaintext: bytes, *, as_json: bool) -> Answer:
+        """Encrypt and sign a passive reply plaintext, with a fresh timestamp and nonce."""
+        _, crypto = self._app(app)
+        now = str(int(self.clock()))
+        body = envelope.seal(crypto, plaintext, now, envelope.new_nonce(), as_json=as_json)
         content_type = "application/json" if as_json else "application/xml; charset=utf-8"
         return Answer(body, 200, content_type)

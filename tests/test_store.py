@@ -104,5 +104,6 @@ def test_open_store_urls(tmp_path: Path) -> None:
     assert isinstance(open_store("memory://"), MemoryStore)
     sqlite = open_store(f"sqlite:///{tmp_path}/x.db")
     assert isinstance(sqlite, SqliteStore) and sqlite.path == f"{tmp_path}/x.db"
+    assert open_store("sqlite:///rel.db").path == str(Path.cwd() / "rel.db")
     with pytest.raises(ConfigError, match=r"server\.state"):
         open_store("postgres://x")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from callback.store.records import InboxRecord, OutboxItem
+
 #: (window in seconds, most events allowed in it)
 Limit = tuple[float, int]
 
@@ -49,6 +51,60 @@ class Store(ABC):
 
         Returns 0.0 when recorded, else the seconds until the reservation could succeed.
         """
+
+    # -- the inbox: one record per accepted callback --------------------------------------------
+
+    @abstractmethod
+    def inbox_claim(self, record: InboxRecord) -> InboxRecord:
+        """Insert `record` unless its key exists; return the stored record, `created` set
+        when this call inserted it. A running record whose lease expired is taken over
+        (owner, lease and attempts updated) and returned with `created` set too."""
+
+    @abstractmethod
+    def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
+        """Mark the record done with its reply, if `owner` still holds it."""
+
+    @abstractmethod
+    def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
+        """Extend the leases `owner` holds (a heartbeat for long handlers)."""
+
+    @abstractmethod
+    def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
+        """Take over up to `limit` running records whose lease expired (their process died)."""
+
+    @abstractmethod
+    def inbox_get(self, key: str) -> InboxRecord | None:
+        """The record under `key`, if any."""
+
+    @abstractmethod
+    def inbox_purge(self, before: float) -> int:
+        """Forget finished records created before `before`; returns how many."""
+
+    # -- the outbox: sends that must happen, retried until they do ------------------------------
+
+    @abstractmethod
+    def outbox_add(self, item: OutboxItem) -> bool:
+        """Enqueue `item` unless an item with its id exists; True if added."""
+
+    @abstractmethod
+    def outbox_claim(self, item_id: str, owner: str, lease_s: float) -> OutboxItem | None:
+        """Lease one pending item by id (to deliver it now), if nobody holds it."""
+
+    @abstractmethod
+    def outbox_due(self, owner: str, lease_s: float, limit: int) -> list[OutboxItem]:
+        """Lease up to `limit` pending items whose time has come (or whose lease expired)."""
+
+    @abstractmethod
+    def outbox_save(self, item: OutboxItem) -> None:
+        """Store progress of a leased item (state, parts_done, attempts, next_at, error)."""
+
+    @abstractmethod
+    def outbox_get(self, item_id: str) -> OutboxItem | None:
+        """The item with this id, if any."""
+
+    @abstractmethod
+    def outbox_depth(self) -> int:
+        """How many items are pending."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release resources (connections)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from callback.store.base import Limit, Store
+from callback.store.records import DONE, PENDING, RUNNING, InboxRecord, OutboxItem
 from callback.store.windows import horizon, wait_needed
 
 
@@ -19,6 +21,8 @@ class MemoryStore(Store):
         self._values: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._events: dict[str, list[float]] = {}
+        self._inbox: dict[str, InboxRecord] = {}
+        self._outbox: dict[str, OutboxItem] = {}
 
     def get(self, key: str) -> str | None:
         with self._lock:
@@ -73,3 +77,109 @@ class MemoryStore(Store):
             for key, history in histories.items():
                 self._events[key] = history + [now] * count
             return 0.0
+
+    # -- inbox -----------------------------------------------------------------------------------
+
+    def inbox_claim(self, record: InboxRecord) -> InboxRecord:
+        with self._lock:
+            existing = self._inbox.get(record.key)
+            if existing is None:
+                stored = replace(record, created_at=record.created_at or self.clock())
+            elif existing.state == RUNNING and existing.lease_until <= self.clock():
+                stored = replace(
+                    existing,
+                    owner=record.owner,
+                    lease_until=record.lease_until,
+                    attempts=existing.attempts + 1,
+                )
+            else:
+                return replace(existing, created=False)
+            self._inbox[record.key] = replace(stored, created=False)
+            return replace(stored, created=True)
+
+    def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
+        with self._lock:
+            record = self._inbox.get(key)
+            if record is None or record.owner != owner or record.state != RUNNING:
+                return False
+            self._inbox[key] = replace(record, state=DONE, reply=reply, pushed=pushed)
+            return True
+
+    def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
+        with self._lock:
+            until = self.clock() + lease_s
+            for key in keys:
+                record = self._inbox.get(key)
+                if record is not None and record.owner == owner and record.state == RUNNING:
+                    self._inbox[key] = replace(record, lease_until=until)
+
+    def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
+        with self._lock:
+            now = self.clock()
+            taken: list[InboxRecord] = []
+            for key, record in list(self._inbox.items()):
+                if len(taken) >= limit:
+                    break
+                if record.state == RUNNING and record.lease_until <= now:
+                    record = replace(
+                        record, owner=owner, lease_until=now + lease_s, attempts=record.attempts + 1
+                    )
+                    self._inbox[key] = record
+                    taken.append(record)
+            return taken
+
+    def inbox_get(self, key: str) -> InboxRecord | None:
+        with self._lock:
+            return self._inbox.get(key)
+
+    def inbox_purge(self, before: float) -> int:
+        with self._lock:
+            old = [k for k, r in self._inbox.items() if r.state == DONE and r.created_at < before]
+            for key in old:
+                del self._inbox[key]
+            return len(old)
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    def outbox_add(self, item: OutboxItem) -> bool:
+        with self._lock:
+            if item.id in self._outbox:
+                return False
+            self._outbox[item.id] = replace(item, created_at=item.created_at or self.clock())
+            return True
+
+    def _lease(self, item: OutboxItem, owner: str, lease_s: float) -> OutboxItem:
+        leased = replace(item, owner=owner, lease_until=self.clock() + lease_s)
+        self._outbox[item.id] = leased
+        return leased
+
+    def outbox_claim(self, item_id: str, owner: str, lease_s: float) -> OutboxItem | None:
+        with self._lock:
+            item = self._outbox.get(item_id)
+            if item is None or item.state != PENDING or item.lease_until > self.clock():
+                return None
+            return self._lease(item, owner, lease_s)
+
+    def outbox_due(self, owner: str, lease_s: float, limit: int) -> list[OutboxItem]:
+        with self._lock:
+            now = self.clock()
+            due = sorted(
+                (i for i in self._outbox.values()
+                 if i.state == PENDING and i.next_at <= now and i.lease_until <= now),
+                key=lambda i: (i.next_at, i.created_at),
+            )  # fmt: skip
+            return [self._lease(item, owner, lease_s) for item in due[:limit]]
+
+    def outbox_save(self, item: OutboxItem) -> None:
+        with self._lock:
+            current = self._outbox.get(item.id)
+            if current is not None and current.owner == item.owner:
+                self._outbox[item.id] = replace(item, lease_until=0.0)
+
+    def outbox_get(self, item_id: str) -> OutboxItem | None:
+        with self._lock:
+            return self._outbox.get(item_id)
+
+    def outbox_depth(self) -> int:
+        with self._lock:
+            return sum(1 for i in self._outbox.values() if i.state == PENDING)

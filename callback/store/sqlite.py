@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from callback.errors import Unavailable
+from callback.store import sqlite_records as records
 from callback.store.base import Limit, Store
+from callback.store.records import InboxRecord, OutboxItem
 from callback.store.windows import horizon, wait_needed
 
 SCHEMA = """
@@ -27,11 +29,11 @@ class SqliteStore(Store):
     """One connection per thread and process; writes in short IMMEDIATE transactions."""
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)  # threads may connect later, from another cwd
         self.clock = clock
         self._local = threading.local()
         try:
-            self._connection().executescript(SCHEMA)
+            self._connection().executescript(SCHEMA + records.SCHEMA)
         except sqlite3.Error as exc:
             raise Unavailable(f"state store {path}: {exc}") from exc
 
@@ -131,6 +133,65 @@ class SqliteStore(Store):
                 [(key, now) for key in keys for _ in range(count)],
             )
             return 0.0
+
+    # -- inbox -----------------------------------------------------------------------------------
+
+    def inbox_claim(self, record: InboxRecord) -> InboxRecord:
+        with self._transaction() as db:
+            return records.inbox_claim(db, record, self.clock())
+
+    def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
+        with self._transaction() as db:
+            return records.inbox_finish(db, key, owner, reply, pushed)
+
+    def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
+        with self._transaction() as db:
+            records.inbox_renew(db, keys, owner, self.clock() + lease_s)
+
+    def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
+        now = self.clock()
+        with self._transaction() as db:
+            return records.inbox_expired(db, owner, now, now + lease_s, limit)
+
+    def inbox_get(self, key: str) -> InboxRecord | None:
+        with self._transaction() as db:
+            return records.inbox_get(db, key)
+
+    def inbox_purge(self, before: float) -> int:
+        with self._transaction() as db:
+            return records.inbox_purge(db, before)
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    def outbox_add(self, item: OutboxItem) -> bool:
+        with self._transaction() as db:
+            return records.outbox_add(db, item, self.clock())
+
+    def outbox_claim(self, item_id: str, owner: str, lease_s: float) -> OutboxItem | None:
+        now = self.clock()
+        with self._transaction() as db:
+            ids = records.outbox_claimable(db, now, 1, item_id)
+            leased = records.outbox_lease(db, ids, owner, now + lease_s)
+        return leased[0] if leased else None
+
+    def outbox_due(self, owner: str, lease_s: float, limit: int) -> list[OutboxItem]:
+        now = self.clock()
+        with self._transaction() as db:
+            return records.outbox_lease(
+                db, records.outbox_claimable(db, now, limit), owner, now + lease_s
+            )
+
+    def outbox_save(self, item: OutboxItem) -> None:
+        with self._transaction() as db:
+            records.outbox_save(db, item)
+
+    def outbox_get(self, item_id: str) -> OutboxItem | None:
+        with self._transaction() as db:
+            return records.outbox_get(db, item_id)
+
+    def outbox_depth(self) -> int:
+        with self._transaction() as db:
+            return records.outbox_depth(db)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -1,0 +1,286 @@
+"""Delivery: WeCom's 5-second budget, the inbox claim, background work and recovery.
+
+Every verified callback is claimed in the inbox before its handler runs, so WeCom's retries
+never run a handler twice: a retry of a finished callback gets the cached passive reply, a retry
+of a running one an empty 200. A route runs within `reply_budget_ms`: in time, its reply is
+passive; late, WeCom gets an empty 200 and the reply is pushed through the outbox when ready.
+`background=True` routes answer at once and run on worker threads. A maintenance thread renews
+the leases of running handlers, re-runs callbacks whose process died (their lease expired),
+delivers the outbox and forgets old records.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from callback import messages
+from callback.client import SendResult, WecomClient
+from callback.config import Settings
+from callback.context import Context
+from callback.errors import WecomError
+from callback.messages import Message
+from callback.outbound import Message as Outbound
+from callback.outbox import Outbox
+from callback.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply
+from callback.router import Match, Route
+from callback.store import Store
+from callback.store.records import DONE, RUNNING, InboxRecord
+
+log = logging.getLogger("wecom.delivery")
+Resolver = Callable[[Message, str], "tuple[Route, Match] | None"]
+
+
+class _CallbackSender:
+    """ctx.send for one callback: outbox items keyed by the callback, so a re-run adds none."""
+
+    def __init__(self, outbox: Outbox, key: str) -> None:
+        self.outbox = outbox
+        self.key = key
+        self.count = itertools.count()
+
+    def send(self, app: str, message: Outbound, to: Any, **options: Any) -> SendResult:
+        return self.outbox.send(f"{self.key}:send:{next(self.count)}", app, message, to, **options)
+
+
+class _Slot:
+    """Hand-over between the request thread (waiting out the budget) and the handler thread."""
+
+    __slots__ = ("done", "event", "late", "lock", "reply")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.event = threading.Event()
+        self.done = self.late = False
+        self.reply: Reply | None = None
+
+
+class Delivery:
+    """Runs routes for the receiver under the guarantees in the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: WecomClient,
+        resolve: Resolver,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        server = settings.server
+        self.budget_s = server.reply_budget_ms / 1000
+        self.lease_s = float(server.lease_s)
+        self.retention_s = float(server.inbox_retention_s)
+        self.threads = server.worker_threads
+        self.corp_ids = {name: app.corp_id for name, app in settings.apps.items()}
+        self.store = store
+        self.resolve = resolve
+        self.clock = clock
+        self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock)
+        self.owner = ""
+        self._pid = 0
+        self._held: Counter[str] = Counter()  # inbox keys our handlers are running
+        self._held_lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    # -- threads ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start this process's worker threads (again after a fork); cheap when running."""
+        if self._pid == os.getpid():
+            return
+        with self._held_lock:
+            if self._pid == os.getpid():
+                return
+            self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self.handlers = ThreadPoolExecutor(self.threads, thread_name_prefix="wecom-handler")
+            self.senders = ThreadPoolExecutor(2, thread_name_prefix="wecom-outbox")
+            self._held.clear()
+            self._pid = os.getpid()
+            args = (weakref.ref(self), self.stopped)
+            threading.Thread(
+                target=_maintain, args=args, name="wecom-maintenance", daemon=True
+            ).start()
+
+    def stop(self) -> None:
+        """Stop the maintenance thread (handlers already running finish)."""
+        self.stopped.set()
+
+    # -- the request path ------------------------------------------------------------------------
+
+    def answer(
+        self, app: str, message: Message, as_json: bool, found: tuple[Route, Match] | None
+    ) -> bytes | None:
+        """Claim the callback and run its route; the passive reply plaintext, or None."""
+        self.start()
+        now = self.clock()
+        key = f"{app}:{message.dedup_key}"
+        state, lease = (RUNNING, now + self.lease_s) if found else (DONE, 0.0)
+        record = self.store.inbox_claim(
+            InboxRecord(
+                key, app, message.plaintext, as_json, state, self.owner, lease, created_at=now
+            )
+        )
+        if not record.created:
+            if record.state == DONE and not record.pushed:
+                return record.reply  # WeCom lost our answer: the same reply again
+            log.info("retry absorbed app=%s key=%s state=%s", app, key, record.state)
+            return None
+        if found is None:
+            log.debug("no route app=%s type=%s key=%s", app, message.kind, key)
+            return None
+        route, match = found
+        if route.background or record.attempts > 1:
+            self._spawn(record, message, route, match)
+            return None
+        return self._within_budget(record, message, route, match)
+
+    def _within_budget(
+        self, record: InboxRecord, message: Message, route: Route, match: Match
+    ) -> bytes | None:
+        slot = _Slot()
+
+        def job() -> None:
+            reply = self.invoke(record, message, route, match)
+            with slot.lock:
+                slot.reply, slot.done = reply, True
+                late = slot.late
+            slot.event.set()
+            if late:
+                self._finish(record, message, reply, push=True)
+
+        self._submit(record.key, job)
+        if not slot.event.wait(self.budget_s):
+            with slot.lock:
+                if not slot.done:
+                    slot.late = True
+                    log.warning(
+                        "handler %s over the %.1f s budget app=%s key=%s; its reply will be pushed",
+                        route.name, self.budget_s, record.app, record.key,
+                    )  # fmt: skip
+                    return None
+        return self._finish(record, message, slot.reply, push=False)
+
+    def _spawn(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        def job() -> None:
+            self._finish(record, message, self.invoke(record, message, route, match), push=True)
+
+        self._submit(record.key, job)
+
+    def _submit(self, key: str, job: Callable[[], None]) -> None:
+        with self._held_lock:
+            self._held[key] += 1
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # the store failing under us: recovery will run it again
+                log.exception("delivery of %s failed; it will be recovered", key)
+            finally:
+                with self._held_lock:
+                    self._held[key] -= 1
+                    if self._held[key] <= 0:
+                        del self._held[key]
+
+        self.handlers.submit(run)
+
+    def invoke(
+        self, record: InboxRecord, message: Message, route: Route, match: Match
+    ) -> Reply | None:
+        """Run the handler; an exception is logged with the callback's key and type."""
+        extra = {"app": record.app, "key": record.key}
+        adapter = logging.LoggerAdapter(logging.getLogger(route.handler.__module__), extra)
+        sender = _CallbackSender(self.outbox, record.key)
+        ctx = Context(app=record.app, message=message, match=match, log=adapter, sender=sender)
+        try:
+            return as_reply(route.handler(message, ctx))
+        except Exception:
+            log.exception(
+                "handler %s failed app=%s type=%s key=%s",
+                route.name, record.app, message.kind, record.key,
+            )  # fmt: skip
+            return None
+
+    def _finish(
+        self, record: InboxRecord, message: Message, reply: Reply | None, *, push: bool
+    ) -> bytes | None:
+        """Record the outcome: a passive reply to cache, or a push through the outbox."""
+        plaintext = None
+        if reply is not None and not push:
+            too_long = (
+                isinstance(reply, TextReply) and len(reply.content.encode()) > TEXT_LIMIT_BYTES
+            )
+            push = too_long  # WeCom would truncate a long passive text: send it whole instead
+        if reply is not None and push:
+            self.outbox.push_reply(f"{record.key}:reply", record.app, message, reply)
+        elif reply is not None:
+            corp_id = self.corp_ids[record.app]
+            now = int(self.clock())
+            plaintext = reply.render(message.from_user, corp_id, now, as_json=record.as_json)
+        self.store.inbox_finish(
+            record.key, self.owner, plaintext, pushed=reply is not None and push
+        )
+        return plaintext
+
+    # -- maintenance -----------------------------------------------------------------------------
+
+    def maintain(self, last: dict[str, float]) -> None:
+        """One maintenance pass: heartbeats, recovery, outbox, purge (each on its own period)."""
+        now = self.clock()
+        if now - last.get("renew", 0) >= self.lease_s / 3:
+            with self._held_lock:
+                keys = list(self._held)
+            if keys:
+                self.store.inbox_renew(keys, self.owner, self.lease_s)
+            last["renew"] = now
+        if now - last.get("recover", 0) >= min(self.lease_s / 2, 5.0):
+            self.recover()
+            last["recover"] = now
+        for item in self.outbox.due():
+            self.senders.submit(self.outbox.attempt, item)
+        if now - last.get("purge", 0) >= 3600:
+            self.store.inbox_purge(now - self.retention_s)
+            last["purge"] = now
+
+    def recover(self) -> int:
+        """Re-run callbacks whose handler never finished (the process died); their results are
+        pushed. Returns how many were taken over."""
+        records = self.store.inbox_expired(self.owner, self.lease_s, limit=16)
+        for record in records:
+            try:
+                message = messages.parse(record.plaintext)
+                found = self.resolve(message, record.app)
+            except WecomError as exc:
+                log.error("cannot recover %s: %s", record.key, exc)
+                self.store.inbox_finish(record.key, self.owner, None, pushed=False)
+                continue
+            if found is None:
+                self.store.inbox_finish(record.key, self.owner, None, pushed=False)
+                continue
+            log.warning("recovering callback %s (attempt %d)", record.key, record.attempts)
+            self._spawn(record, message, *found)
+        return len(records)
+
+
+def _maintain(ref: weakref.ref[Delivery], stopped: threading.Event) -> None:
+    """The maintenance loop; it ends when the Delivery is stopped or garbage-collected."""
+    last: dict[str, float] = {}
+    while not stopped.wait(0.5):
+        delivery = ref()
+        if delivery is None or delivery._pid != os.getpid():
+            return
+        try:
+            delivery.maintain(last)
+        except Exception:
+            log.exception("maintenance pass failed; retrying")
+        del delivery
