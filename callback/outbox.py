@@ -98,7 +98,7 @@ class Outbox:
     ) -> SendResult:
         """Enqueue and try at once: the result, or a `queued` result if it must wait or retry."""
         self.add(item_id, app, SEND, self.client.bodies(app, message, to, **options))
-        item = self.deliver(item_id)
+        item = self.deliver(item_id) or self.store.outbox_get(item_id)  # done by an earlier run?
         if item is not None and item.state == DONE and item.results:
             msgids = [str(r.get("msgid", "")) for r in item.results]
             return SendResult.of(item.results[0], msgids)
