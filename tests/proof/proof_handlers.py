@@ -1,0 +1,51 @@
+"""Handlers for the delivery proofs: each run writes lines to $PROOF_LOG, shared by processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from callback import Context, Router
+from callback.messages import ChangeContactEvent, TextMessage
+
+router = Router("proof")
+
+
+def note(line: str) -> None:
+    with open(os.environ["PROOF_LOG"], "a", encoding="utf-8") as log:
+        log.write(f"{line} pid={os.getpid()}\n")
+
+
+@router.text("slow")
+def slow(message: TextMessage, ctx: Context) -> str:
+    """Over the budget: WeCom gets an empty 200, the reply is pushed."""
+    note("slow start")
+    time.sleep(6)
+    note("slow end")
+    return "slow reply"
+
+
+@router.text("busy")
+def busy(message: TextMessage, ctx: Context) -> str:
+    note("busy start")
+    time.sleep(1)
+    return "busy reply"
+
+
+@router.text("long job", background=True)
+def long_job(message: TextMessage, ctx: Context) -> str:
+    note("long job start")
+    time.sleep(4)
+    note("long job end")
+    return "long job reply"
+
+
+@router.text("quick job", background=True)
+def quick_job(message: TextMessage, ctx: Context) -> str:
+    note("quick job")
+    return "quick job reply"
+
+
+@router.event("change_contact")
+def contact(message: ChangeContactEvent, ctx: Context) -> None:
+    note(f"contact {message.user_id}")

@@ -1,0 +1,212 @@
+"""The delivery guarantees, proven with real processes on 127.0.0.1: the server under gunicorn
+with 2 workers, the WeCom emulator, and callbacks re-sent the way WeCom re-sends them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
+from callback.simulator import Simulator
+from tests.conftest import AES_KEY, ROOT, TOKEN, free_port, wait_http
+
+USER = "wangwu"
+
+
+@pytest.fixture(scope="module")
+def emulator_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Emulator()) as running:
+        yield running
+
+
+class Cluster:
+    """gunicorn wsgi:app (2 sync workers) with the proof handlers, on a free port."""
+
+    def __init__(self, tmp: Path, api_url: str, lease_s: int = 30) -> None:
+        self.log = tmp / "handler.log"
+        self.log.touch()
+        self.config = tmp / "config.toml"
+        self.config.write_text(
+            f"""
+[server]
+state = "sqlite:///{tmp / "state.db"}"
+handlers = ["proof_handlers"]
+lease_s = {lease_s}
+
+[apps.hr]
+corp_id = "{DEFAULT_CORP_ID}"
+agent_id = 1000002
+secret = "{DEFAULT_SECRET}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+api_base_url = "{api_url}"
+""",
+            encoding="utf-8",
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/wecom/callback/hr"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = os.environ | {
+            "WECOM_CONFIG": str(self.config),
+            "PROOF_LOG": str(self.log),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "proof"), str(ROOT)]),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "2", "--timeout", "60", "--graceful-timeout", "2"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc)
+
+    def kill_all(self) -> None:
+        """kill -9 the master and every worker at once (the whole process group)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def lines(self, prefix: str) -> list[str]:
+        return [ln for ln in self.log.read_text().splitlines() if ln.startswith(prefix)]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, emulator_server: EmulatorServer) -> Iterator[Callable[..., Cluster]]:
+    emulator_server.emulator.reset()
+    made: list[Cluster] = []
+
+    def make(**kw: Any) -> Cluster:
+        c = Cluster(tmp_path, emulator_server.url, **kw)
+        c.start()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator.create(TOKEN, AES_KEY, DEFAULT_CORP_ID, agent_id=1000002, user=USER)
+
+
+def post(sim: Simulator, url: str, fields: dict[str, Any]) -> tuple[int, bytes]:
+    query, body = sim.post(fields)  # a retry is re-encrypted and re-signed, like WeCom's
+    response = requests.post(url, params=query, data=body, timeout=8)
+    return response.status_code, sim.open_reply(response.content)
+
+
+def pushed(emulator: Emulator) -> list[str]:
+    return [m.body["text"]["content"] for m in emulator.messages(touser=USER)]
+
+
+def eventually(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.1)
+
+
+def test_a_slow_handler_with_wecom_retries_runs_once_and_replies_once(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    server = cluster()
+    fields = sim.text("slow")
+    answers: list[tuple[int, bytes]] = []
+    threads = []
+    for delay in (0, 5, 10):  # WeCom: the first try, then a retry every 5 s
+        t = threading.Timer(delay, lambda: answers.append(post(sim, server.url, fields)))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    eventually(lambda: len(pushed(emulator_server.emulator)) >= 1, 10)
+    time.sleep(1)
+    assert answers == [(200, b"")] * 3  # the budget ran out: the reply is pushed instead
+    assert pushed(emulator_server.emulator) == ["slow reply"]
+    assert len(server.lines("slow start")) == 1 and len(server.lines("slow end")) == 1
+
+
+def test_b_twenty_concurrent_copies_run_the_handler_once(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    server = cluster()
+    fields = sim.text("busy")
+    answers: list[tuple[int, bytes]] = []
+    threads = [threading.Thread(target=lambda: answers.append(post(sim, server.url, fields)))
+               for _ in range(20)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 20 and all(status == 200 for status, _ in answers)
+    replies = [reply for _, reply in answers if reply]
+    assert len(replies) == 1 and b"busy reply" in replies[0]
+    pids = {line.split("pid=")[1] for line in server.lines("busy start")}
+    assert len(server.lines("busy start")) == 1 and len(pids) == 1
+    assert pushed(emulator_server.emulator) == []
+
+
+def test_c_kill_9_during_a_background_handler_then_restart(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    server = cluster(lease_s=2)
+    assert post(sim, server.url, sim.text("long job")) == (200, b"")
+    eventually(lambda: len(server.lines("long job start")) == 1, 5)
+    server.kill_all()  # every server process, mid-handler
+    assert server.lines("long job end") == []
+    server.start()  # the same config and state file
+    eventually(lambda: len(pushed(emulator_server.emulator)) >= 1, 20)
+    time.sleep(2)
+    assert pushed(emulator_server.emulator) == ["long job reply"]
+    assert len(server.lines("long job end")) == 1  # ran to completion (at least once)
+
+
+def test_d_the_reply_arrives_once_after_send_api_failures(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    server = cluster()
+    emulator = emulator_server.emulator
+    emulator.fail_next(3, errcode=-1, path="message/send")
+    emulator.fail_next(3, errcode=45009, path="message/send")
+    emulator.fail_next(3, http_status=502, path="message/send")
+    assert post(sim, server.url, sim.text("quick job")) == (200, b"")
+    eventually(lambda: len(pushed(emulator)) >= 1, 40)
+    time.sleep(2)
+    assert pushed(emulator) == ["quick job reply"]
+    assert emulator.stats().calls["message/send"] >= 10  # nine failures, then the delivery
+    assert len(server.lines("quick job")) == 1
+
+
+def test_e_fifty_events_with_the_same_sender_and_second_are_all_handled(
+    cluster: Callable[..., Cluster], sim: Simulator
+) -> None:
+    server = cluster()
+    now = int(time.time())
+    for n in range(50):
+        fields = sim.event("change_contact", user="sys", ChangeType="update_user", UserID=f"u{n}")
+        fields["CreateTime"] = now
+        assert post(sim, server.url, fields) == (200, b"")
+    handled = {line.split()[1] for line in server.lines("contact")}
+    assert handled == {f"u{n}" for n in range(50)}
+    assert len(server.lines("contact")) == 50
