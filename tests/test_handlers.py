@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -72,5 +73,32 @@ def test_book_room_click_sends_a_miniprogram_notice(sim: Simulator, tmp_path: Pa
             "key": "预订人",
             "value": "wangwu",
         }
+    finally:
+        emulator.stop()
+
+
+def test_assistant_answers_in_the_background(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callback import sandbox
+    from callback.app import load_settings
+
+    monkeypatch.setenv("ASSISTANT_DELAY_S", "0.5")
+    env = {"WECOM_SANDBOX_DIR": str(tmp_path)}
+    emulator = sandbox.start_emulator(env)
+    try:
+        settings = load_settings(None, env | {sandbox.API_URL_ENV: emulator.url})
+        demo = settings.apps["demo"]
+        user_sim = Simulator.create(demo.token, demo.encoding_aes_key, demo.corp_id)
+        c = create_app(settings).test_client()
+        started = time.perf_counter()
+        assert ask(c, user_sim, user_sim.text("ask what is WeCom?", user="zhaoliu"), "demo") is None
+        assert time.perf_counter() - started < 0.4  # answered before the model finished
+        deadline = time.monotonic() + 10
+        while not emulator.emulator.messages() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (record,) = emulator.emulator.messages()
+        assert record.touser == ("zhaoliu",)
+        assert "You asked: 'what is WeCom?'" in record.body["text"]["content"]
     finally:
         emulator.stop()
