@@ -31,9 +31,14 @@ def _random(n: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
+def directory(env: Mapping[str, str]) -> Path:
+    """Where the sandbox keeps its files: $WECOM_SANDBOX_DIR, else the current directory."""
+    return Path(env.get("WECOM_SANDBOX_DIR", "."))
+
+
 def credentials(env: Mapping[str, str]) -> dict[str, str]:
     """The sandbox's corp id, secret, token and AES key, generated once and kept in a file."""
-    path = Path(env.get("WECOM_SANDBOX_DIR", ".")) / FILE_NAME
+    path = directory(env) / FILE_NAME
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(stored, dict) and set(_KEYS) <= set(stored):
@@ -57,16 +62,32 @@ def credentials(env: Mapping[str, str]) -> dict[str, str]:
 def settings(env: Mapping[str, str]) -> Settings:
     """Settings for `demo` (callbacks) and `notices` (mini-program, send-only) on the emulator."""
     creds = credentials(env)
-    base_url = env.get(API_URL_ENV, "http://127.0.0.1:8081")
+    base_url = env.get(API_URL_ENV) or running_emulator(env) or "http://127.0.0.1:8081"
     demo = {k: creds[k] for k in ("corp_id", "secret", "token", "encoding_aes_key")}
     notices = {"corp_id": creds["corp_id"], "secret": creds["notices_secret"]}
     apps = {
         APP: demo | {"agent_id": AGENT_ID, "api_base_url": base_url},
         NOTICES_APP: notices | {"agent_id": NOTICES_AGENT_ID, "api_base_url": base_url},
     }
-    state = Path(env.get("WECOM_SANDBOX_DIR", ".")) / ".wecom-sandbox.db"
+    state = directory(env) / ".wecom-sandbox.db"
     data = config.apply_env({"apps": apps, "server": {"state": f"sqlite:///{state}"}}, env)
     return config.from_mapping(data, source="sandbox", sandbox=True)
+
+
+RUNTIME_FILE = ".wecom-sandbox.run"
+
+
+def record_emulator(url: str, env: Mapping[str, str]) -> None:
+    """Note where the running sandbox's emulator listens (for `wecom simulate`)."""
+    (directory(env) / RUNTIME_FILE).write_text(url, encoding="utf-8")
+
+
+def running_emulator(env: Mapping[str, str]) -> str | None:
+    """The emulator URL of the sandbox server started from the same directory, if any."""
+    try:
+        return (directory(env) / RUNTIME_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def start_emulator(env: Mapping[str, str], bind: str | None = None) -> EmulatorServer:

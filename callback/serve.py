@@ -61,6 +61,7 @@ def serve(config: str | None, bind: str, workers: int, emulator_bind: str | None
     if settings.sandbox:
         emulator_server = sandbox.start_emulator(os.environ, emulator_bind)
         os.environ[sandbox.API_URL_ENV] = emulator_server.url
+        sandbox.record_emulator(emulator_server.url, os.environ)
         settings = load_settings(config)
         print(banner(settings, bind, emulator_server.url), flush=True)
     options = {

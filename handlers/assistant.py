@@ -20,7 +20,7 @@ router = Router("assistant")
 
 def think(question: str) -> str:
     """Stand-in for a model call (an HTTP request to an LLM, say): slow, then an answer."""
-    time.sleep(float(os.environ.get("ASSISTANT_DELAY_S", "3")))
+    time.sleep(float(os.environ.get("ASSISTANT_DELAY_S", "2")))
     return f"You asked: {question!r}. Here is a considered answer: it depends."
 
 

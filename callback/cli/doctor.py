@@ -1,0 +1,130 @@
+"""`wecom doctor`: checks a deployment, one line each, with the fix for every failure."""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+
+from callback.app import load_settings
+from callback.config import AppSettings, Settings
+from callback.errcodes import hint
+from callback.errors import WecomError
+from callback.simulator import Simulator
+from callback.store import open_store
+
+Check = tuple[bool, str]  # (passed, the line to print)
+
+
+def _token(app: AppSettings, timeout: float) -> tuple[Check, float | None]:
+    """Fetch a token directly (not from the cache); also read WeCom's clock from the answer."""
+    url = f"{app.api_base_url}/cgi-bin/gettoken"
+    params = {"corpid": app.corp_id, "corpsecret": app.secret}
+    try:
+        response = requests.get(url, params=params, timeout=timeout)
+        data = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        return (False, f"token {app.name}: {app.api_base_url} unreachable ({exc}); check the "
+                       "network, proxy and apps.NAME.api_base_url"), None  # fmt: skip
+    skew = _skew(response.headers.get("Date"))
+    code = int(data.get("errcode", 0)) if isinstance(data, dict) else -1
+    if code == 0:
+        return (True, f"token {app.name}: fetched (expires in {data.get('expires_in')} s)"), skew
+    return (False, f"token {app.name}: errcode {code}: {hint(code)}"), skew
+
+
+def _skew(date_header: str | None) -> float | None:
+    if not date_header:
+        return None
+    try:
+        return time.time() - email.utils.parsedate_to_datetime(date_header).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _callback(app: AppSettings, url: str, timeout: float) -> Check:
+    sim = Simulator.create(app.token, app.encoding_aes_key, app.corp_id, agent_id=app.agent_id)
+    query, echo = sim.verification()
+    try:
+        response = requests.get(url, params=query, timeout=timeout)
+    except requests.RequestException as exc:
+        return False, f"callback {app.name}: {url} unreachable ({exc}); is the server running?"
+    if response.status_code == 200 and response.text == echo:
+        return True, f"callback {app.name}: {url} answers WeCom's URL verification"
+    if response.status_code == 403:
+        fix = "the server has another token or EncodingAESKey for this app than this config"
+    elif response.status_code == 404:
+        fix = "no such app or path there: check server.callback_prefix and the app name"
+    else:
+        fix = "the answer must be the bare decrypted echostr (no quotes, newline or JSON)"
+    return False, f"callback {app.name}: {url} answered {response.status_code}; {fix}"
+
+
+def _store(settings: Settings) -> Check:
+    try:
+        store = open_store(settings.server.state)
+        key = f"doctor:{uuid.uuid4().hex}"
+        store.put(key, "ok", 10)
+        readable = store.get(key) == "ok"
+        store.delete_if(key, "ok")
+    except WecomError as exc:
+        return False, f"state store {settings.server.state}: {exc}; check the path and permissions"
+    if not readable:
+        return False, f"state store {settings.server.state}: a written value did not read back"
+    return True, f"state store {settings.server.state}: writable"
+
+
+def checks(settings: Settings, url: str | None, timeout: float) -> Iterator[Check]:
+    """Every check, in order: config, tokens (and clock), callback URLs, state store."""
+    where = "sandbox (no config file)" if settings.sandbox else settings.source
+    yield True, f"config: {where} is valid ({len(settings.apps)} app(s))"
+    skews: list[float] = []
+    for app in settings.apps.values():
+        if app.secret:
+            check, skew = _token(app, timeout)
+            yield check
+            if skew is not None:
+                skews.append(skew)
+    limit = settings.server.max_clock_skew_s
+    if skews:
+        worst = max(skews, key=abs)
+        ok = abs(worst) < max(limit / 2, 5) if limit else True
+        fix = (
+            "" if ok else "; run NTP (chrony/systemd-timesyncd): callbacks get 403 beyond the skew"
+        )
+        yield ok, f"clock: {worst:+.1f} s from WeCom's (limit {limit} s){fix}"
+    for app in settings.apps.values():
+        if app.receives and url:
+            yield _callback(
+                app, f"{url.rstrip('/')}{settings.server.callback_prefix}/{app.name}", timeout
+            )
+    yield _store(settings)
+
+
+def cmd_doctor(args: argparse.Namespace, out: Callable[[str], Any] = print) -> int:
+    try:
+        settings = load_settings(args.config)
+    except WecomError as exc:
+        out(f"FAIL config: {exc}")
+        return 1
+    failed = 0
+    for ok, line in checks(settings, args.url, args.timeout):
+        out(f"{'ok  ' if ok else 'FAIL'} {line}")
+        failed += not ok
+    return 1 if failed else 0
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="check config, WeCom access, callback URL"
+    )
+    doctor.add_argument(
+        "--url", help="the server's public base URL, e.g. https://wecom.example.com"
+    )
+    doctor.add_argument("--timeout", type=float, default=5.0)
+    doctor.set_defaults(func=cmd_doctor)
