@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
 
 from callback.errors import Unavailable
 from callback.store import sqlite_records as records
 from callback.store.base import Limit, Store
-from callback.store.records import InboxRecord, OutboxItem
+from callback.store.records import DONE, RUNNING, InboxRecord, OutboxItem
 from callback.store.windows import horizon, wait_needed
 
 SCHEMA = """
@@ -136,13 +138,23 @@ class SqliteStore(Store):
 
     # -- inbox -----------------------------------------------------------------------------------
 
+    def _execute(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        """One statement on its own: atomic without an explicit transaction (the hot path)."""
+        try:
+            return self._connection().execute(sql, args)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"state store {self.path}: {exc}") from exc
+
     def inbox_claim(self, record: InboxRecord) -> InboxRecord:
+        now = self.clock()
+        if self._execute(records.INBOX_INSERT, records.inbox_row(record, now)).rowcount:
+            return replace(record, created_at=record.created_at or now, created=True)
         with self._transaction() as db:
-            return records.inbox_claim(db, record, self.clock())
+            return records.inbox_takeover(db, record, now)
 
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
-        with self._transaction() as db:
-            return records.inbox_finish(db, key, owner, reply, pushed)
+        args = (DONE, reply, int(pushed), key, owner, RUNNING)
+        return self._execute(records.INBOX_FINISH, args).rowcount > 0
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
         with self._transaction() as db:

@@ -59,32 +59,32 @@ def inbox_get(db: sqlite3.Connection, key: str) -> InboxRecord | None:
     return None if row is None else _inbox(row)
 
 
-def inbox_claim(db: sqlite3.Connection, r: InboxRecord, now: float) -> InboxRecord:
-    inserted = db.execute(
-        f"INSERT OR IGNORE INTO inbox ({_INBOX}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (r.key, r.app, r.plaintext, int(r.as_json), r.state, r.owner, r.lease_until, r.reply,
-         int(r.pushed), r.attempts, r.created_at or now),
-    ).rowcount  # fmt: skip
-    if not inserted:  # take over a record whose owner died
-        inserted = db.execute(
-            "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-            "WHERE key = ? AND state = ? AND lease_until <= ?",
-            (r.owner, r.lease_until, r.key, RUNNING, now),
-        ).rowcount
+INBOX_INSERT = f"INSERT OR IGNORE INTO inbox ({_INBOX}) VALUES ({', '.join('?' * 11)})"
+
+
+def inbox_row(r: InboxRecord, now: float) -> tuple[Any, ...]:
+    """The values of INBOX_INSERT for a new record."""
+    return (r.key, r.app, r.plaintext, int(r.as_json), r.state, r.owner, r.lease_until, r.reply,
+            int(r.pushed), r.attempts, r.created_at or now)  # fmt: skip
+
+
+def inbox_takeover(db: sqlite3.Connection, r: InboxRecord, now: float) -> InboxRecord:
+    """The key exists: take it over if its owner's lease ran out, and return what is stored."""
+    took = db.execute(
+        "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+        "WHERE key = ? AND state = ? AND lease_until <= ?",
+        (r.owner, r.lease_until, r.key, RUNNING, now),
+    ).rowcount
     stored = inbox_get(db, r.key)
-    assert stored is not None
-    return replace(stored, created=bool(inserted))
+    if stored is None:  # purged meanwhile: claim it anew
+        db.execute(INBOX_INSERT, inbox_row(r, now))
+        return replace(r, created_at=r.created_at or now, created=True)
+    return replace(stored, created=bool(took))
 
 
-def inbox_finish(
-    db: sqlite3.Connection, key: str, owner: str, reply: bytes | None, pushed: bool
-) -> bool:
-    cursor = db.execute(
-        "UPDATE inbox SET state = ?, reply = ?, pushed = ? "
-        "WHERE key = ? AND owner = ? AND state = ?",
-        (DONE, reply, int(pushed), key, owner, RUNNING),
-    )
-    return cursor.rowcount > 0
+INBOX_FINISH = (
+    "UPDATE inbox SET state = ?, reply = ?, pushed = ? WHERE key = ? AND owner = ? AND state = ?"
+)
 
 
 def inbox_renew(db: sqlite3.Connection, keys: Sequence[str], owner: str, until: float) -> None:
