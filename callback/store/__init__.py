@@ -1,7 +1,8 @@
 """State stores: where tokens, locks, rate windows (and later the inbox and outbox) live.
 
 `open_store(url)` picks the backend: `sqlite:///PATH` (the default, shared by every process on a
-machine), `memory://` (one process; tests). Every backend gives the same guarantees.
+machine), `redis://HOST:PORT/DB` or `rediss://` (every host; needs the `redis` extra), `memory://`
+(one process; tests). Every backend gives the same guarantees.
 """
 
 from __future__ import annotations
@@ -22,4 +23,10 @@ def open_store(url: str) -> Store:
         # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy spells them
         path = url.removeprefix("sqlite://").removeprefix("/")
         return SqliteStore(path or "wecom-state.db")
-    raise ConfigError(f"server.state: no store for {url!r}; use sqlite:///PATH or memory://")
+    if url.startswith(("redis://", "rediss://")):
+        from callback.store.redis import RedisStore  # imports the optional redis package
+
+        return RedisStore(url)
+    raise ConfigError(
+        f"server.state: no store for {url!r}; use sqlite:///PATH, redis://HOST or memory://"
+    )
