@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
 
 from flask import Flask, Response
@@ -11,9 +13,12 @@ from flask import Flask, Response
 from callback import config, endpoint, loader
 from callback.client import WecomClient
 from callback.config import Settings
+from callback.delivery import Delivery
+from callback.errors import WecomError
+from callback.metrics import Metrics
 from callback.receiver import Receiver
 from callback.router import Router
-from callback.store import open_store
+from callback.store import Store, open_store
 
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -38,18 +43,42 @@ def create_app(
     if router is None:
         router = loader.load(settings.server.handlers)
     store = open_store(settings.server.state)
-    client = WecomClient(settings.apps, store)
+    metrics = Metrics()
+    client = WecomClient(settings.apps, store, metrics=metrics)
     receiver = Receiver(settings, router, clock=clock, client=client, store=store)
+    metrics.watch_outbox(store.outbox_depth)
     receiver.delivery.start()
 
     app = Flask("wecom_callback", static_folder=None)
     app.extensions["wecom"] = receiver
     app.extensions["wecom.client"] = client
     app.extensions["wecom.delivery"] = receiver.delivery
-    app.register_blueprint(endpoint.blueprint(receiver))
+    app.extensions["wecom.metrics"] = metrics
+    app.register_blueprint(endpoint.blueprint(receiver, metrics))
 
     @app.get("/healthz")
     def healthz() -> Response:
-        return Response("ok\n", content_type="text/plain")
+        checks = health(store, receiver.delivery)
+        status = 200 if all(v == "ok" for v in checks.values()) else 503
+        return Response(json.dumps(checks), status=status, content_type="application/json")
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
 
     return app
+
+
+def health(store: Store, delivery: Delivery) -> dict[str, str]:
+    """What /healthz reports: the state store answers a write and a read; the workers run."""
+    checks = {}
+    try:
+        key = f"health:{uuid.uuid4().hex}"
+        store.put(key, "ok", 5)
+        checks["store"] = "ok" if store.get(key) == "ok" else "read back a different value"
+        store.delete_if(key, "ok")
+    except WecomError as exc:
+        checks["store"] = str(exc)
+    checks["queue"] = delivery.health()
+    return checks

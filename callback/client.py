@@ -17,6 +17,7 @@ import requests
 from callback import errcodes
 from callback.config import AppSettings
 from callback.errors import ApiError, ConfigError, RateLimited
+from callback.metrics import Metrics
 from callback.outbound import Message, Recall, Recipients, UpdateTemplateCard, build_send_bodies
 from callback.store import Store
 from callback.tokens import TokenCache
@@ -94,6 +95,7 @@ class WecomClient:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         member_limits: Sequence[tuple[float, int]] = MEMBER_LIMITS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.apps = apps
         self.store = store
@@ -102,6 +104,7 @@ class WecomClient:
         self.retry = retry
         self.sleep = sleep
         self.member_limits = tuple(member_limits)
+        self.metrics = metrics or Metrics(enabled=False)
         self.tokens = TokenCache(store, self._fetch_token, sleep=sleep)
 
     def app(self, name: str) -> AppSettings:
@@ -133,6 +136,7 @@ class WecomClient:
 
     def _fetch_token(self, app: AppSettings) -> tuple[str, int]:
         params = {"corpid": app.corp_id, "corpsecret": app.secret}
+        self.metrics.token_fetch(app.name)
         data = self._with_retries(lambda: self._http(app, "GET", "gettoken", params=params), True)
         code = int(data.get("errcode", 0))
         if code:
@@ -177,6 +181,7 @@ class WecomClient:
                 self.tokens.invalidate(settings, token)
                 continue
             if code:
+                self.metrics.send_error(path, code)
                 raise ApiError(code, str(data.get("errmsg", "")), path, app=app)
             return data
         raise AssertionError("unreachable")  # pragma: no cover
@@ -222,6 +227,7 @@ class WecomClient:
         )
         wait = self.reserve(app, recipients_of(bodies[0]), len(bodies))
         if wait > 0:
+            self.metrics.rate_limit_wait(app)
             raise RateLimited(
                 f"app {app!r}: a recipient's WeCom rate window (30/min, 1000/h) is full; "
                 f"this send may go in {wait:.0f} s",

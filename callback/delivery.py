@@ -87,6 +87,7 @@ class Delivery:
         self.resolve = resolve
         self.clock = clock
         self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock)
+        self.metrics = client.metrics
         self.owner = ""
         self._pid = 0
         self._held: Counter[str] = Counter()  # inbox keys our handlers are running
@@ -112,6 +113,14 @@ class Delivery:
                 target=_maintain, args=args, name="wecom-maintenance", daemon=True
             ).start()
 
+    def health(self) -> str:
+        """'ok' when this process's workers run (the maintenance thread beats)."""
+        if self._pid != os.getpid():
+            return "worker threads not started in this process"
+        if self.stopped.is_set():
+            return "stopped"
+        return "ok"
+
     def stop(self) -> None:
         """Stop the maintenance thread (handlers already running finish)."""
         self.stopped.set()
@@ -131,10 +140,11 @@ class Delivery:
                 key, app, message.plaintext, as_json, state, self.owner, lease, created_at=now
             )
         )
-        if not record.created:
-            if record.state == DONE and not record.pushed:
-                return record.reply  # WeCom lost our answer: the same reply again
+        if not record.created:  # a retry: WeCom did not get (or did not wait for) our answer
             log.info("retry absorbed app=%s key=%s state=%s", app, key, record.state)
+            self.metrics.retry_absorbed(app)
+            if record.state == DONE and not record.pushed:
+                return record.reply  # the same passive reply again
             return None
         if found is None:
             log.debug("no route app=%s type=%s key=%s", app, message.kind, key)
@@ -209,6 +219,7 @@ class Delivery:
                 "handler %s failed app=%s type=%s key=%s",
                 route.name, record.app, message.kind, record.key,
             )  # fmt: skip
+            self.metrics.handler_error(record.app, route.name)
             return None
 
     def _finish(

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Response, request
 
 from callback.errors import BadRequest, CallbackError, http_status
+from callback.metrics import Metrics
 from callback.receiver import Answer, Receiver
 
 log = logging.getLogger("wecom.endpoint")
-
-
-def _respond(answer: Answer) -> Response:
-    return Response(answer.body, status=answer.status, content_type=answer.content_type)
 
 
 def _refuse(app: str, error: CallbackError) -> Response:
@@ -39,24 +37,35 @@ def _read_body(limit: int) -> bytes:
     return data
 
 
-def blueprint(receiver: Receiver) -> Blueprint:
+def blueprint(receiver: Receiver, metrics: Metrics) -> Blueprint:
     """The callback routes for every app, bound to `receiver`."""
     bp = Blueprint("wecom_callback", __name__)
     prefix = receiver.settings.server.callback_prefix
     limit = receiver.settings.server.max_body_bytes
 
+    def respond(app: str, answer: Answer, started: float) -> Response:
+        outcome = "passive" if answer.body else "empty"
+        metrics.callback(app, answer.kind, outcome, time.perf_counter() - started)
+        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+
+    def refuse(app: str, error: CallbackError, started: float) -> Response:
+        metrics.callback(app, "-", type(error).__name__, time.perf_counter() - started)
+        return _refuse(app, error)
+
     @bp.get(f"{prefix}/<app>")
     def verify(app: str) -> Response:
+        started = time.perf_counter()
         try:
-            return _respond(receiver.verify_url(app, request.args))
+            return respond(app, receiver.verify_url(app, request.args), started)
         except CallbackError as error:
-            return _refuse(app, error)
+            return refuse(app, error, started)
 
     @bp.post(f"{prefix}/<app>")
     def receive(app: str) -> Response:
+        started = time.perf_counter()
         try:
-            return _respond(receiver.receive(app, request.args, _read_body(limit)))
+            return respond(app, receiver.receive(app, request.args, _read_body(limit)), started)
         except CallbackError as error:
-            return _refuse(app, error)
+            return refuse(app, error, started)
 
     return bp

@@ -192,6 +192,7 @@ class Outbox:
                 raise
         wait = self.client.reserve(item.app, recipients_of(body))
         if wait > 0:
+            self.client.metrics.rate_limit_wait(item.app)
             raise RateLimited(f"rate window full for {recipients_of(body)}", retry_after=wait)
         return self.client.send_body(item.app, body, f"{item.id}:{n}")
 
@@ -200,6 +201,7 @@ class Outbox:
         attempts = item.attempts + 1
         too_old = self.clock() - item.created_at > self.policy.max_age_s
         if code in RETRY_LATER and not too_old:
+            self.client.metrics.outbox_retry()
             delay = self.policy.delay(attempts)
             log.warning(
                 "outbox %s: attempt %d failed (%s); next in %.0f s", item.id, attempts, exc, delay

@@ -24,9 +24,7 @@ class Answer:
     body: bytes = b""
     status: int = 200
     content_type: str = "text/plain; charset=utf-8"
-
-
-EMPTY = Answer()
+    kind: str = ""  # the message's type or event, for metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +90,7 @@ class Receiver:
         echostr = args["echostr"]
         crypto.verify(query.msg_signature, query.timestamp, query.nonce, echostr)
         self._check_time(query.timestamp)
-        return Answer(crypto.decrypt(echostr))
+        return Answer(crypto.decrypt(echostr), kind="verify")
 
     def open(self, app: str, args: Mapping[str, str], body: bytes) -> tuple[Message, bool]:
         """POST, first half: verify and decrypt the body into a typed message (+ was it JSON)."""
@@ -108,13 +106,13 @@ class Receiver:
         message, as_json = self.open(app, args, body)
         plaintext = self.delivery.answer(app, message, as_json, self.resolve(message, app))
         if plaintext is None:
-            return EMPTY
-        return self.seal(app, plaintext, as_json=as_json)
+            return Answer(kind=message.kind)
+        return self.seal(app, plaintext, as_json=as_json, kind=message.kind)
 
-    def seal(self, app: str, plaintext: bytes, *, as_json: bool) -> Answer:
+    def seal(self, app: str, plaintext: bytes, *, as_json: bool, kind: str = "") -> Answer:
         """Encrypt and sign a passive reply plaintext, with a fresh timestamp and nonce."""
         _, crypto = self._app(app)
         now = str(int(self.clock()))
         body = envelope.seal(crypto, plaintext, now, envelope.new_nonce(), as_json=as_json)
         content_type = "application/json" if as_json else "application/xml; charset=utf-8"
-        return Answer(body, 200, content_type)
+        return Answer(body, 200, content_type, kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,9 @@ def serve(config: str | None, bind: str, workers: int, emulator_bind: str | None
         sandbox.record_emulator(emulator_server.url, os.environ)
         settings = load_settings(config)
         print(banner(settings, bind, emulator_server.url), flush=True)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # every worker's counts in /metrics (prometheus_client's multiprocess mode)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wecom-metrics-")
     options = {
         "bind": bind,
         "workers": workers,
