@@ -341,3 +341,12 @@ def test_outbox_depth_counts_pending_items(store: Store, clock: Clock) -> None:
     assert leased is not None and store.outbox_depth() == 3  # leased is still pending
     store.outbox_save(replace(leased, state="dead", error="bad"))
     assert store.outbox_depth() == 2
+
+
+def test_reserve_forgets_only_its_own_keys(store: Store, clock: Clock) -> None:
+    assert store.reserve(["long"], [(3600.0, 2)], 2) == 0
+    clock.now += 120
+    assert store.reserve(["short"], [(60.0, 5)]) == 0  # must not forget "long"'s events
+    assert store.reserve(["long"], [(3600.0, 2)]) == pytest.approx(3600 - 120)
+    assert store.reserve(["twice", "twice"], [(60.0, 2)]) == 0  # one member named twice
+    assert store.reserve(["twice"], [(60.0, 2)]) == 0

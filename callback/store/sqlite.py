@@ -9,13 +9,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from callback.errors import Unavailable
 from callback.store import sqlite_records as records
 from callback.store.base import Limit, Store
 from callback.store.records import DONE, RUNNING, InboxRecord, OutboxItem
 from callback.store.windows import horizon, wait_needed
+
+R = TypeVar("R")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
@@ -120,8 +122,12 @@ class SqliteStore(Store):
 
     def reserve(self, keys: Sequence[str], limits: Sequence[Limit], count: int = 1) -> float:
         now = self.clock()
+        keys = list(dict.fromkeys(keys))  # a member named twice counts once, as elsewhere
         with self._transaction() as db:
-            db.execute("DELETE FROM rate_events WHERE at <= ?", (now - horizon(limits),))
+            db.executemany(  # only these keys: others may have longer windows
+                "DELETE FROM rate_events WHERE key = ? AND at <= ?",
+                [(key, now - horizon(limits)) for key in keys],
+            )
             wait = 0.0
             for key in keys:
                 rows = db.execute(
@@ -166,8 +172,7 @@ class SqliteStore(Store):
             return records.inbox_expired(db, owner, now, now + lease_s, limit)
 
     def inbox_get(self, key: str) -> InboxRecord | None:
-        with self._transaction() as db:
-            return records.inbox_get(db, key)
+        return self._read(records.inbox_get, key)
 
     def inbox_purge(self, before: float) -> int:
         with self._transaction() as db:
@@ -198,12 +203,17 @@ class SqliteStore(Store):
             records.outbox_save(db, item)
 
     def outbox_get(self, item_id: str) -> OutboxItem | None:
-        with self._transaction() as db:
-            return records.outbox_get(db, item_id)
+        return self._read(records.outbox_get, item_id)
 
     def outbox_depth(self) -> int:
-        with self._transaction() as db:
-            return records.outbox_depth(db)
+        return self._read(records.outbox_depth)
+
+    def _read(self, query: Callable[..., R], *args: Any) -> R:
+        """A read: no write lock (WAL readers see the last commit)."""
+        try:
+            return query(self._connection(), *args)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"state store {self.path}: {exc}") from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
