@@ -51,6 +51,7 @@ class ServerSettings:
     reply_budget_ms: int = 4000
     state: str = "sqlite:///wecom-state.db"
     queue: str = "embedded"
+    broker_url: str = ""  # queue = "celery": the broker (default: the state URL, if Redis)
     max_body_bytes: int = 256 * 1024
     lease_s: int = 30
     inbox_retention_s: int = 86400
@@ -129,14 +130,15 @@ def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None
         )
 
 
-def _integer(value: Any, key: str, minimum: int = 0) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected a whole number, got {value!r}") from None
-    if isinstance(value, bool) or number < minimum:
-        raise ConfigError(f"{key}: expected a whole number >= {minimum}, got {value!r}")
-    return number
+def _integer(value: Any, key: str, minimum: int = 0, maximum: int | None = None) -> int:
+    if isinstance(value, str) and value.strip().isdigit():  # from the environment
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{key}: expected a whole number {bounds}, got {value!r}")
+    return value
 
 
 def _string(table: Mapping[str, Any], key: str, where: str) -> str:
@@ -158,7 +160,8 @@ def _app(name: str, table: Any) -> AppSettings:
     corp_id = _string(table, "corp_id", where)
     if not corp_id:
         raise ConfigError(
-            f"{where}.corp_id: missing; it is the CorpID in {_CONSOLE[:18]}(我的企业 → 企业信息)"
+            f"{where}.corp_id: missing; it is the CorpID in the WeCom admin console "
+            "(我的企业 → 企业信息 → 企业ID)"
         )
     if "agent_id" not in table:
         raise ConfigError(f"{where}.agent_id: missing; it is the AgentId in {_CONSOLE})")
@@ -201,12 +204,18 @@ def _server(table: Any) -> ServerSettings:
         raise ConfigError("server: expected a table [server]")
     _check_keys(table, {f.name for f in fields(ServerSettings)}, "server")
     defaults = ServerSettings()
-    prefix = str(table.get("callback_prefix", defaults.callback_prefix)).rstrip("/")
-    if not prefix.startswith("/"):
-        raise ConfigError(f"server.callback_prefix: must start with '/', got {prefix!r}")
+    raw_prefix = str(table.get("callback_prefix", defaults.callback_prefix))
+    if not raw_prefix.startswith("/"):
+        raise ConfigError(f"server.callback_prefix: must start with '/', got {raw_prefix!r}")
+    prefix = raw_prefix.rstrip("/")
+    if not prefix:
+        raise ConfigError(
+            "server.callback_prefix: '/' would put apps beside /healthz and /metrics; "
+            "use a path such as '/wecom/callback'"
+        )
     handlers = table.get("handlers")
-    if isinstance(handlers, str):  # from the environment: comma-separated
-        handlers = [h.strip() for h in handlers.split(",") if h.strip()]
+    if isinstance(handlers, str):  # from the environment: comma-separated; empty: the default
+        handlers = [h.strip() for h in handlers.split(",") if h.strip()] or None
     if handlers is not None and not (
         isinstance(handlers, list) and all(isinstance(h, str) and h for h in handlers)
     ):
@@ -221,6 +230,14 @@ def _server(table: Any) -> ServerSettings:
     queue = str(table.get("queue", defaults.queue))
     if queue not in ("embedded", "celery"):
         raise ConfigError(f"server.queue: expected 'embedded' or 'celery', got {queue!r}")
+    broker_url = str(table.get("broker_url", "")) or (
+        state if state.startswith(("redis://", "rediss://")) else ""
+    )
+    if queue == "celery" and not broker_url:
+        raise ConfigError(
+            "server.broker_url: queue = 'celery' needs a broker; set broker_url = "
+            "'redis://HOST:6379/1' (or use a redis:// state, which is then the default)"
+        )
     return ServerSettings(
         callback_prefix=prefix,
         max_clock_skew_s=_integer(
@@ -228,10 +245,14 @@ def _server(table: Any) -> ServerSettings:
         ),
         handlers=tuple(handlers) if handlers is not None else None,
         reply_budget_ms=_integer(
-            table.get("reply_budget_ms", defaults.reply_budget_ms), "server.reply_budget_ms", 1
+            table.get("reply_budget_ms", defaults.reply_budget_ms),
+            "server.reply_budget_ms",
+            1,
+            4800,  # WeCom gives up at 5 s: a reply ready later would only reach a retry
         ),
         state=state,
         queue=queue,
+        broker_url=broker_url,
         max_body_bytes=_integer(
             table.get("max_body_bytes", defaults.max_body_bytes), "server.max_body_bytes", 1024
         ),

@@ -23,6 +23,14 @@ class Sender(Protocol):
     def send(self, app: str, message: Outbound, to: Any, **options: Any) -> SendResult: ...
 
 
+class CallbackLog(logging.LoggerAdapter[logging.Logger]):
+    """A handler's logger: every line starts with the app and the callback's key."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        return f"[{extra.get('app')} {extra.get('key')}] {msg}", kwargs
+
+
 @dataclass(frozen=True)
 class Context:
     """Per-callback context handed to every handler as its second argument."""

@@ -49,9 +49,10 @@ log = logging.getLogger("wecom.outbox")
 
 SEND = "message/send"
 UPDATE_CARD = "message/update_template_card"
-#: Worth another try later: WeCom busy or limiting, or a configuration an admin can fix
-#: (untrusted IP, wrong secret) without the message being lost meanwhile.
-RETRY_LATER = errcodes.TRANSIENT | errcodes.BAD_CREDENTIALS | {60020}
+#: Worth another try later: WeCom busy or limiting, or this server's IP not yet trusted (an
+#: admin adds it; it takes a minute). A wrong secret is not retried: repeated wrong secrets
+#: get the server's IP blocked for an hour. Such items are kept, dead, and logged.
+RETRY_LATER = errcodes.TRANSIENT | {60020}
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,11 @@ class Outbox:
         owner: Callable[[], str],
         policy: OutboxPolicy = OutboxPolicy(),
         clock: Callable[[], float] = time.time,
+        kick: Callable[[str], object] | None = None,
     ) -> None:
         self.store = store
         self.client = client
+        self.kick = kick or self.deliver  # how a new item gets its first attempt
         self.owner = owner
         self.policy = policy
         self.clock = clock
@@ -98,12 +101,13 @@ class Outbox:
     ) -> SendResult:
         """Enqueue and try at once: the result, or a `queued` result if it must wait or retry."""
         self.add(item_id, app, SEND, self.client.bodies(app, message, to, **options))
-        item = self.deliver(item_id) or self.store.outbox_get(item_id)  # done by an earlier run?
-        if item is not None and item.state == DONE and item.results:
+        claimed = self.store.outbox_claim(item_id, self.owner(), self.policy.lease_s)
+        item, error = self._attempt(claimed) if claimed else (self.store.outbox_get(item_id), None)
+        if item is not None and item.state == DONE and item.results:  # (perhaps by an earlier run)
             msgids = [str(r.get("msgid", "")) for r in item.results]
             return SendResult.of(item.results[0], msgids)
         if item is not None and item.state == DEAD:
-            raise WecomError(f"send {item_id} failed: {item.error}")
+            raise error or WecomError(f"send {item_id} failed: {item.error}")
         return SendResult(msgid="", queued=True)
 
     def push_reply(self, item_id: str, app: str, message: Message, reply: Reply) -> None:
@@ -116,7 +120,7 @@ class Outbox:
             )
             return
         self.add(item_id, app, api, bodies)
-        self.deliver(item_id)
+        self.kick(item_id)
 
     def _reply_bodies(
         self, app: str, message: Message, reply: Reply
@@ -163,6 +167,10 @@ class Outbox:
 
     def attempt(self, item: OutboxItem) -> OutboxItem:
         """Send the item's remaining parts in order; store the progress and the outcome."""
+        return self._attempt(item)[0]
+
+    def _attempt(self, item: OutboxItem) -> tuple[OutboxItem, WecomError | None]:
+        error: WecomError | None = None
         results = list(item.results)
         parts_done = item.parts_done
         try:
@@ -174,12 +182,13 @@ class Outbox:
                             next_at=self.clock() + exc.retry_after, error=str(exc))  # fmt: skip
         except WecomError as exc:
             saved = self._failed(replace(item, parts_done=parts_done, results=tuple(results)), exc)
+            error = exc
         else:
             saved = replace(
                 item, state=DONE, parts_done=parts_done, results=tuple(results), error=""
             )
         self.store.outbox_save(saved)
-        return saved
+        return saved, error
 
     def _send_part(self, item: OutboxItem, n: int) -> dict[str, Any]:
         body = item.bodies[n]

@@ -47,7 +47,8 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class TextReply(Reply):
-    """Text; WeCom truncates beyond 2048 bytes, so delivery pushes the rest (see `chunks`)."""
+    """Text; WeCom truncates a passive text beyond 2048 bytes, so delivery pushes a longer one
+    through the send API, split on character boundaries."""
 
     content: str
     msg_type = "text"
@@ -150,22 +151,6 @@ def _camel(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_camel(v) for v in value]
     return value
-
-
-def chunks(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
-    """Split text into pieces of at most `limit` UTF-8 bytes, on character boundaries."""
-    data = text.encode()
-    if len(data) <= limit:
-        return [text]
-    pieces = []
-    start = 0
-    while start < len(data):
-        end = min(start + limit, len(data))
-        while end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a multi-byte character
-            end -= 1
-        pieces.append(data[start:end].decode())
-        start = end
-    return pieces
 
 
 def as_reply(result: object) -> Reply | None:

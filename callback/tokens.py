@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from callback.config import AppSettings
-from callback.errors import WecomError
+from callback.errcodes import BAD_CREDENTIALS
+from callback.errors import ApiError, WecomError
 from callback.store import Store
 
 #: Fetches a token for an app: returns (access_token, expires_in seconds) or raises.
@@ -31,6 +32,7 @@ class TokenPolicy:
     early_s: float = 300.0
     jitter_s: float = 120.0
     lock_ttl_s: float = 30.0
+    refused_ttl_s: float = 60.0  # a refused secret is not asked again for this long
     wait_s: float = 30.0
     poll_s: float = 0.05
 
@@ -75,6 +77,10 @@ class TokenCache:
             cached = self._cached(key)
             if cached is not None and self.clock() < cached[1]:
                 return cached[0]
+            refused = self.store.get(f"{key}:refused")
+            if refused is not None:  # WeCom refused these credentials a moment ago
+                code, message = json.loads(refused)
+                raise ApiError(int(code), f"{message} (remembered for a minute)", "gettoken")
             if self.store.acquire(f"lock:{key}", owner, self.policy.lock_ttl_s):
                 try:
                     return self._refresh(app, key)
@@ -93,7 +99,13 @@ class TokenCache:
         cached = self._cached(key)  # another holder may have refreshed before we got the lock
         if cached is not None and self.clock() < cached[1]:
             return cached[0]
-        token, expires_in = self.fetch(app)
+        try:
+            token, expires_in = self.fetch(app)
+        except ApiError as exc:
+            if exc.errcode in BAD_CREDENTIALS:  # repeated wrong secrets get the IP blocked
+                refused = json.dumps([exc.errcode, exc.errmsg])
+                self.store.put(f"{key}:refused", refused, self.policy.refused_ttl_s)
+            raise
         now = self.clock()
         margin = min(self.policy.early_s, expires_in / 4)
         jitter = random.uniform(0, min(self.policy.jitter_s, expires_in / 8))

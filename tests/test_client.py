@@ -171,7 +171,7 @@ def test_wrong_secret_is_a_config_error_not_a_loop(
         with pytest.raises(ApiError) as err:
             client.send("hr", Text("x"), ["zhangsan"])
         assert err.value.errcode == 40001 and "apps.NAME.secret" in err.value.hint
-    assert emulator.stats().calls["gettoken"] == 2  # one per send attempt, no retry loop
+    assert emulator.stats().calls["gettoken"] == 1  # remembered: never a loop of wrong secrets
     assert emulator.stats().calls.get("message/send", 0) == 0
 
 

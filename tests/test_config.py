@@ -145,6 +145,9 @@ def test_missing_agent_id_names_the_console() -> None:
         ({"state": "postgres://x"}, "server.state"),
         ({"queue": "rq"}, "server.queue"),
         ({"reply_budget_ms": 0}, "server.reply_budget_ms"),
+        ({"reply_budget_ms": 5000}, "server.reply_budget_ms"),
+        ({"max_clock_skew_s": 2.7}, "server.max_clock_skew_s"),
+        ({"queue": "celery", "state": "sqlite:///x.db"}, "server.broker_url"),
         ({"colour": "blue"}, "server.colour"),
     ],
 )
@@ -163,3 +166,18 @@ def test_no_apps_and_bad_toml(tmp_path: Path) -> None:
         load(write(tmp_path, "[apps.hr\ncorp_id = 1"), env={})
     with pytest.raises(ConfigError, match="app names"):
         from_mapping({"apps": {"h r": app_table()}})
+
+
+def test_edge_values_that_are_valid() -> None:
+    server = from_mapping(
+        {"apps": {"hr": app_table()}, "server": {"callback_prefix": "/cb/", "handlers": ""}}
+    ).server
+    assert server.callback_prefix == "/cb" and server.handlers is None  # empty: the default
+    with pytest.raises(ConfigError, match="would put apps beside /healthz"):
+        from_mapping({"apps": {"hr": app_table()}, "server": {"callback_prefix": "/"}})
+    celery = from_mapping(
+        {"apps": {"hr": app_table()}, "server": {"queue": "celery", "state": "redis://r:6379/0"}}
+    ).server
+    assert celery.broker_url == "redis://r:6379/0"
+    with pytest.raises(ConfigError, match=r"CorpID in the WeCom admin console \(我的企业"):
+        from_mapping({"apps": {"hr": app_table(corp_id="")}})

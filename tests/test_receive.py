@@ -181,7 +181,9 @@ def test_handler_returning_wrong_type_is_a_logged_error(
     assert "expected str, Reply or None" in caplog.text
 
 
-def test_context_carries_app_match_and_message(sim: Simulator) -> None:
+def test_context_carries_app_match_and_message(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
     seen: dict[str, object] = {}
     router = Router()
 
@@ -190,8 +192,10 @@ def test_context_carries_app_match_and_message(sim: Simulator) -> None:
         seen.update(app=ctx.app, number=ctx.match[1], same=ctx.message is message)
         ctx.log.info("handled")
 
-    post(client(router), sim, sim.text("order 7"))
+    with caplog.at_level(logging.INFO):
+        post(client(router), sim, sim.text("order 7"))
     assert seen == {"app": "hr", "number": "7", "same": True}
+    assert any(r.getMessage().startswith("[hr hr:msg:") for r in caplog.records)
 
 
 def test_several_apps_on_one_server() -> None:

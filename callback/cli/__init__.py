@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -63,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if os.getcwd() not in sys.path:  # the project's handlers/ before the installed examples
+        sys.path.insert(0, os.getcwd())
     args = parser().parse_args(argv)
     try:
         code: int = args.func(args)

@@ -29,7 +29,9 @@ def _token(app: AppSettings, timeout: float) -> tuple[Check, float | None]:
         response = requests.get(url, params=params, timeout=timeout)
         data = response.json()
     except (requests.RequestException, ValueError) as exc:
-        return (False, f"token {app.name}: {app.api_base_url} unreachable ({exc}); check the "
+        # the exception's text holds the request URL, secret included: name only its type
+        return (False, f"token {app.name}: {app.api_base_url} unreachable "
+                       f"({type(exc).__name__}); check the "
                        "network, proxy and apps.NAME.api_base_url"), None  # fmt: skip
     skew = _skew(response.headers.get("Date"))
     code = int(data.get("errcode", 0)) if isinstance(data, dict) else -1
@@ -53,13 +55,16 @@ def _callback(app: AppSettings, url: str, timeout: float) -> Check:
     try:
         response = requests.get(url, params=query, timeout=timeout)
     except requests.RequestException as exc:
-        return False, f"callback {app.name}: {url} unreachable ({exc}); is the server running?"
+        why = type(exc).__name__
+        return False, f"callback {app.name}: {url} unreachable ({why}); is the server running?"
     if response.status_code == 200 and response.text == echo:
         return True, f"callback {app.name}: {url} answers WeCom's URL verification"
     if response.status_code == 403:
         fix = "the server has another token or EncodingAESKey for this app than this config"
     elif response.status_code == 404:
         fix = "no such app or path there: check server.callback_prefix and the app name"
+    elif response.status_code == 400:
+        fix = f"it said: {response.text.strip()[:120]!r} (a wrong EncodingAESKey, usually)"
     else:
         fix = "the answer must be the bare decrypted echostr (no quotes, newline or JSON)"
     return False, f"callback {app.name}: {url} answered {response.status_code}; {fix}"
@@ -85,11 +90,13 @@ def checks(settings: Settings, url: str | None, timeout: float) -> Iterator[Chec
     yield True, f"config: {where} is valid ({len(settings.apps)} app(s))"
     skews: list[float] = []
     for app in settings.apps.values():
-        if app.secret:
-            check, skew = _token(app, timeout)
-            yield check
-            if skew is not None:
-                skews.append(skew)
+        if not app.secret:  # said, so a missing WECOM_APPS__NAME__SECRET does not pass unseen
+            yield True, f"token {app.name}: skipped, no secret configured (this app cannot send)"
+            continue
+        check, skew = _token(app, timeout)
+        yield check
+        if skew is not None:
+            skews.append(skew)
     limit = settings.server.max_clock_skew_s
     if skews:
         worst = max(skews, key=abs)

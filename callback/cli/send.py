@@ -94,8 +94,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     to = recipients(args)
     client, settings = _client(args)
     app = args.app or next(iter(settings.apps))
+    if app not in settings.apps:
+        raise WecomError(f"--app {app!r}: no such application in the config")
     if args.dry_run:
-        agent_id = client.app(app).agent_id
+        agent_id = settings.apps[app].agent_id  # no secret needed to print the body
         for body in build_send_bodies(message, to, agent_id, enable_duplicate_check=True):
             print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
