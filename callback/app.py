@@ -45,7 +45,12 @@ def create_app(
     store = open_store(settings.server.state)
     metrics = Metrics()
     client = WecomClient(settings.apps, store, metrics=metrics)
-    receiver = Receiver(settings, router, clock=clock, client=client, store=store)
+    queue = None
+    if settings.server.queue == "celery":
+        from callback.tasks import CeleryQueue, make_celery  # the optional extra
+
+        queue = CeleryQueue(make_celery(settings))
+    receiver = Receiver(settings, router, clock=clock, client=client, store=store, queue=queue)
     metrics.watch_outbox(store.outbox_depth)
     receiver.delivery.start()
 
@@ -54,7 +59,7 @@ def create_app(
     app.extensions["wecom.client"] = client
     app.extensions["wecom.delivery"] = receiver.delivery
     app.extensions["wecom.metrics"] = metrics
-    app.register_blueprint(endpoint.blueprint(receiver, metrics))
+    app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> Response:

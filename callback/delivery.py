@@ -20,14 +20,16 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Protocol
 
 from callback import messages
 from callback.client import SendResult, WecomClient
 from callback.config import Settings
-from callback.context import Context
+from callback.context import CallbackLog, Context
 from callback.errors import WecomError
 from callback.messages import Message
 from callback.outbound import Message as Outbound
@@ -39,6 +41,19 @@ from callback.store.records import DONE, RUNNING, InboxRecord
 
 log = logging.getLogger("wecom.delivery")
 Resolver = Callable[[Message, str], "tuple[Route, Match] | None"]
+
+
+class TaskQueue(Protocol):
+    """Where background work goes when it leaves the web process (Celery, `queue = "celery"`)."""
+
+    def run_callback(self, key: str, token: str) -> None:
+        """Run the inbox record `key`, handed over to the queue under owner `token`."""
+
+    def deliver(self, item_id: str) -> None:
+        """Attempt the outbox item `item_id`."""
+
+    def health(self) -> str:
+        """'ok' when the broker answers."""
 
 
 class _CallbackSender:
@@ -76,6 +91,7 @@ class Delivery:
         resolve: Resolver,
         *,
         clock: Callable[[], float] = time.time,
+        queue: TaskQueue | None = None,
     ) -> None:
         server = settings.server
         self.budget_s = server.reply_budget_ms / 1000
@@ -86,7 +102,9 @@ class Delivery:
         self.store = store
         self.resolve = resolve
         self.clock = clock
-        self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock)
+        self.queue = queue  # set on web nodes of a Celery deployment: they only enqueue
+        kick = queue.deliver if queue is not None else None
+        self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock, kick=kick)
         self.metrics = client.metrics
         self.owner = ""
         self._pid = 0
@@ -119,7 +137,7 @@ class Delivery:
             return "worker threads not started in this process"
         if self.stopped.is_set():
             return "stopped"
-        return "ok"
+        return self.queue.health() if self.queue is not None else "ok"
 
     def stop(self) -> None:
         """Stop the maintenance thread (handlers already running finish)."""
@@ -182,14 +200,38 @@ class Delivery:
         return self._finish(record, message, slot.reply, push=False)
 
     def _spawn(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        if self.queue is not None:  # hand the claim to the queue; a worker takes it over
+            token = f"queued:{uuid.uuid4().hex}"
+            if self.store.inbox_transfer(record.key, self.owner, token, self.lease_s):
+                self.queue.run_callback(record.key, token)
+            return
+
         def job() -> None:
             self._finish(record, message, self.invoke(record, message, route, match), push=True)
 
         self._submit(record.key, job)
 
-    def _submit(self, key: str, job: Callable[[], None]) -> None:
+    def _hold(self, key: str) -> None:
+        """From now on the maintenance thread renews `key`'s lease (a heartbeat)."""
         with self._held_lock:
             self._held[key] += 1
+
+    def _release(self, key: str) -> None:
+        with self._held_lock:
+            self._held[key] -= 1
+            if self._held[key] <= 0:
+                del self._held[key]
+
+    @contextmanager
+    def _holding(self, key: str) -> Iterator[None]:
+        self._hold(key)
+        try:
+            yield
+        finally:
+            self._release(key)
+
+    def _submit(self, key: str, job: Callable[[], None]) -> None:
+        self._hold(key)  # from the submission: a job waiting for a thread keeps its lease too
 
         def run() -> None:
             try:
@@ -197,19 +239,45 @@ class Delivery:
             except Exception:  # the store failing under us: recovery will run it again
                 log.exception("delivery of %s failed; it will be recovered", key)
             finally:
-                with self._held_lock:
-                    self._held[key] -= 1
-                    if self._held[key] <= 0:
-                        del self._held[key]
+                self._release(key)
 
         self.handlers.submit(run)
+
+    def run_queued(self, key: str, token: str) -> float | None:
+        """A queue worker's part: take the record over from `token` and run it here, pushing
+        its result. Returns None when the record is done (by us or anyone), or the seconds to
+        wait before trying again while another live owner holds it."""
+        self.start()
+        record = self.store.inbox_get(key)
+        if record is None or record.state == DONE:
+            return None
+        if not self.store.inbox_transfer(key, token, self.owner, self.lease_s):
+            remaining = record.lease_until - self.clock()
+            if remaining > 0:
+                return max(remaining, 0.5)  # a live owner (or the dead one's lease) holds it
+            lease = self.clock() + self.lease_s
+            record = self.store.inbox_claim(replace(record, owner=self.owner, lease_until=lease))
+            if not record.created:
+                return None if record.state == DONE else self.lease_s
+        record = replace(record, owner=self.owner)
+        try:
+            message = messages.parse(record.plaintext)
+        except WecomError as exc:
+            log.error("cannot run %s: %s", key, exc)
+            self.store.inbox_finish(key, self.owner, None, pushed=False)
+            return None
+        found = self.resolve(message, record.app)
+        with self._holding(key):
+            reply = self.invoke(record, message, *found) if found is not None else None
+            self._finish(record, message, reply, push=True)
+        return None
 
     def invoke(
         self, record: InboxRecord, message: Message, route: Route, match: Match
     ) -> Reply | None:
         """Run the handler; an exception is logged with the callback's key and type."""
         extra = {"app": record.app, "key": record.key}
-        adapter = logging.LoggerAdapter(logging.getLogger(route.handler.__module__), extra)
+        adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
         sender = _CallbackSender(self.outbox, record.key)
         ctx = Context(app=record.app, message=message, match=match, log=adapter, sender=sender)
         try:
@@ -254,6 +322,8 @@ class Delivery:
             if keys:
                 self.store.inbox_renew(keys, self.owner, self.lease_s)
             last["renew"] = now
+        if self.queue is not None:
+            return  # recovery, retries and purging are the queue workers' (they run maintain too)
         if now - last.get("recover", 0) >= min(self.lease_s / 2, 5.0):
             self.recover()
             last["recover"] = now

@@ -10,7 +10,7 @@ from callback import envelope, messages
 from callback.client import WecomClient
 from callback.config import AppSettings, Settings
 from callback.crypto import MsgCrypto
-from callback.delivery import Delivery
+from callback.delivery import Delivery, TaskQueue
 from callback.errors import BadRequest, StaleTimestamp, UnknownApp
 from callback.messages import Message
 from callback.router import Router
@@ -55,11 +55,12 @@ class Receiver:
         clock: Callable[[], float] = time.time,
         client: WecomClient,
         store: Store,
+        queue: TaskQueue | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.resolve = router.compile()
-        self.delivery = Delivery(settings, store, client, self.resolve, clock=clock)
+        self.delivery = Delivery(settings, store, client, self.resolve, clock=clock, queue=queue)
         self.max_skew = settings.server.max_clock_skew_s
         self.cryptos = {
             name: MsgCrypto.create(app.token, app.encoding_aes_key, app.corp_id)

@@ -350,3 +350,16 @@ def test_reserve_forgets_only_its_own_keys(store: Store, clock: Clock) -> None:
     assert store.reserve(["long"], [(3600.0, 2)]) == pytest.approx(3600 - 120)
     assert store.reserve(["twice", "twice"], [(60.0, 2)]) == 0  # one member named twice
     assert store.reserve(["twice"], [(60.0, 2)]) == 0
+
+
+def test_inbox_transfer_moves_only_from_the_holder(store: Store, clock: Clock) -> None:
+    record = InboxRecord("k", "hr", b"<xml/>", False, owner="queued:1", lease_until=clock.now + 30)
+    assert store.inbox_claim(record).created
+    assert not store.inbox_transfer("k", "someone-else", "worker-1", 30)
+    assert store.inbox_transfer("k", "queued:1", "worker-1", 60)
+    stored = store.inbox_get("k")
+    assert stored is not None and stored.owner == "worker-1"
+    assert stored.lease_until == pytest.approx(clock.now + 60)
+    assert not store.inbox_transfer("k", "queued:1", "worker-2", 30)  # handed over once
+    assert store.inbox_finish("k", "worker-1", None, pushed=True)
+    assert not store.inbox_transfer("k", "worker-1", "worker-2", 30)  # done: not running

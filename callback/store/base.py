@@ -69,6 +69,11 @@ class Store(ABC):
         """Extend the leases `owner` holds (a heartbeat for long handlers)."""
 
     @abstractmethod
+    def inbox_transfer(self, key: str, from_owner: str, to_owner: str, lease_s: float) -> bool:
+        """Hand a running record from `from_owner` to `to_owner` (a queue to its worker), with a
+        fresh lease; False if `from_owner` no longer holds it."""
+
+    @abstractmethod
     def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
         """Take over up to `limit` running records whose lease expired (their process died)."""
 

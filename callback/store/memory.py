@@ -113,6 +113,15 @@ class MemoryStore(Store):
                 if record is not None and record.owner == owner and record.state == RUNNING:
                     self._inbox[key] = replace(record, lease_until=until)
 
+    def inbox_transfer(self, key: str, from_owner: str, to_owner: str, lease_s: float) -> bool:
+        with self._lock:
+            record = self._inbox.get(key)
+            if record is None or record.owner != from_owner or record.state != RUNNING:
+                return False
+            until = self.clock() + lease_s
+            self._inbox[key] = replace(record, owner=to_owner, lease_until=until)
+            return True
+
     def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
         with self._lock:
             now = self.clock()

@@ -170,6 +170,11 @@ class RedisStore(Store):
             records = [self._record(key) for key in keys]
             self._run("inbox_renew", [self._key("inbox-running"), *records], [owner, until, *keys])
 
+    def inbox_transfer(self, key: str, from_owner: str, to_owner: str, lease_s: float) -> bool:
+        until = rec.number(self.clock() + lease_s)
+        keys = [self._key("inbox-running"), self._record(key)]
+        return bool(self._run("inbox_transfer", keys, [from_owner, to_owner, until, key]))
+
     def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
         if limit <= 0:
             return []

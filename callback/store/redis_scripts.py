@@ -129,6 +129,17 @@ for i = 2, #KEYS do
 end
 """)
 
+#: KEYS: running, record. ARGV: from owner, to owner, lease_until, key. Returns 1 if moved.
+INBOX_TRANSFER = _lua("""
+local owner, state = unpack(redis.call('HMGET', KEYS[2], 'owner', 'state'))
+if owner == ARGV[1] and state == '$RUNNING' then
+  redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'lease_until', ARGV[3])
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+""")
+
 #: KEYS: running. ARGV: now, owner, lease_until, limit, token, record key prefix.
 #: Returns the HGETALL of each record taken over, oldest lease first.
 INBOX_EXPIRED = _lua("""
@@ -235,6 +246,7 @@ ALL = {
     "inbox_claim": INBOX_CLAIM,
     "inbox_finish": INBOX_FINISH,
     "inbox_renew": INBOX_RENEW,
+    "inbox_transfer": INBOX_TRANSFER,
     "inbox_expired": INBOX_EXPIRED,
     "inbox_purge": INBOX_PURGE,
     "outbox_add": OUTBOX_ADD,

@@ -166,6 +166,13 @@ class SqliteStore(Store):
         with self._transaction() as db:
             records.inbox_renew(db, keys, owner, self.clock() + lease_s)
 
+    def inbox_transfer(self, key: str, from_owner: str, to_owner: str, lease_s: float) -> bool:
+        args = (to_owner, self.clock() + lease_s, key, from_owner, RUNNING)
+        sql = (
+            "UPDATE inbox SET owner = ?, lease_until = ? WHERE key = ? AND owner = ? AND state = ?"
+        )
+        return self._execute(sql, args).rowcount > 0
+
     def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
         now = self.clock()
         with self._transaction() as db:
