@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 from callback import loader
 from callback.client import WecomClient
@@ -64,6 +64,13 @@ def make_celery(settings: Settings) -> Celery:
     def deliver(item_id: str) -> None:
         delivery().outbox.deliver(item_id)
 
+    def start_maintenance(**_: Any) -> None:
+        """Each worker process recovers callbacks whose worker died, from its start on."""
+        delivery().start()
+
+    # weak=False: the receivers are closures of this app, kept alive by the signals
+    signals.worker_process_init.connect(start_maintenance, weak=False)  # prefork children
+    signals.worker_init.connect(start_maintenance, weak=False)  # solo and threads pools
     app.wecom_delivery = delivery
     return app
 

@@ -9,11 +9,11 @@ import time
 from callback.client import WecomClient
 from callback.config import from_mapping
 from callback.outbound import Text
-from callback.store import SqliteStore
+from callback.store import open_store
 
 
 def main(
-    base_url: str, corp_id: str, agent_id: str, secret: str, db: str, threads: str, at: str
+    base_url: str, corp_id: str, agent_id: str, secret: str, state: str, threads: str, at: str
 ) -> None:
     settings = from_mapping(
         {
@@ -27,7 +27,7 @@ def main(
             }
         }
     )
-    client = WecomClient(settings.apps, SqliteStore(db))
+    client = WecomClient(settings.apps, open_store(state))  # any state URL: sqlite, redis
     errors: list[BaseException] = []
 
     def send(n: int) -> None:

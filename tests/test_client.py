@@ -258,7 +258,7 @@ def test_one_gettoken_across_processes_and_threads(
                     DEFAULT_CORP_ID,
                     "1000002",
                     DEFAULT_SECRET,
-                    str(db),
+                    f"sqlite:///{db}",
                     "8",
                     str(at),
                 ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from callback import Context, Router
@@ -40,10 +41,10 @@ def long_job(message: TextMessage, ctx: Context) -> str:
     return "long job reply"
 
 
-@router.text("quick job", background=True)
+@router.text(re.compile(r"^quick job"), background=True)
 def quick_job(message: TextMessage, ctx: Context) -> str:
     note("quick job")
-    return "quick job reply"
+    return f"{message.content} reply"
 
 
 @router.event("change_contact")
