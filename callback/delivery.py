@@ -331,6 +331,7 @@ class Delivery:
             self.senders.submit(self.outbox.attempt, item)
         if now - last.get("purge", 0) >= 3600:
             self.store.inbox_purge(now - self.retention_s)
+            self.store.outbox_purge(now - self.retention_s)
             last["purge"] = now
 
     def recover(self) -> int:

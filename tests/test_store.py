@@ -363,3 +363,21 @@ def test_inbox_transfer_moves_only_from_the_holder(store: Store, clock: Clock) -
     assert not store.inbox_transfer("k", "queued:1", "worker-2", 30)  # handed over once
     assert store.inbox_finish("k", "worker-1", None, pushed=True)
     assert not store.inbox_transfer("k", "worker-1", "worker-2", 30)  # done: not running
+
+
+def test_outbox_purge_forgets_old_finished_items(store: Store, clock: Clock) -> None:
+    for item_id in ("done", "dead", "pending"):
+        assert store.outbox_add(item(item_id))
+    for item_id, state in (("done", DONE), ("dead", "dead")):
+        leased = store.outbox_claim(item_id, "me", 60)
+        assert leased is not None
+        store.outbox_save(replace(leased, state=state))
+    clock.now += 100
+    assert store.outbox_add(item("recent", next_at=clock.now))
+    leased = store.outbox_claim("recent", "me", 60)
+    assert leased is not None
+    store.outbox_save(replace(leased, state=DONE))
+    assert store.outbox_purge(clock.now - 50) == 2  # done and dead, created 100 s ago
+    assert store.outbox_get("done") is None and store.outbox_get("dead") is None
+    assert store.outbox_get("pending") is not None and store.outbox_get("recent") is not None
+    assert store.outbox_depth() == 1

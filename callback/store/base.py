@@ -108,6 +108,11 @@ class Store(ABC):
         """The item with this id, if any."""
 
     @abstractmethod
+    def outbox_purge(self, before: float) -> int:
+        """Forget delivered and dead items created before `before`, and any other expired
+        bookkeeping; returns how many items."""
+
+    @abstractmethod
     def outbox_depth(self) -> int:
         """How many items are pending."""
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from callback.store.base import Limit, Store
-from callback.store.records import DONE, PENDING, RUNNING, InboxRecord, OutboxItem
+from callback.store.records import DEAD, DONE, PENDING, RUNNING, InboxRecord, OutboxItem
 from callback.store.windows import horizon, wait_needed
 
 
@@ -188,6 +188,20 @@ class MemoryStore(Store):
     def outbox_get(self, item_id: str) -> OutboxItem | None:
         with self._lock:
             return self._outbox.get(item_id)
+
+    def outbox_purge(self, before: float) -> int:
+        with self._lock:
+            old = [
+                i.id
+                for i in self._outbox.values()
+                if i.state in (DONE, DEAD) and i.created_at < before
+            ]
+            for item_id in old:
+                del self._outbox[item_id]
+            now = self.clock()
+            for key in [k for k, (_, expires) in self._values.items() if expires <= now]:
+                del self._values[key]
+            return len(old)
 
     def outbox_depth(self) -> int:
         with self._lock:

@@ -223,8 +223,16 @@ class RedisStore(Store):
         return [rec.outbox_item(rec.as_hash(fields)) for fields in leased]
 
     def outbox_save(self, item: OutboxItem) -> None:
-        keys = [self._item(item.id), self._key("outbox-pending")]
+        keys = [self._item(item.id), self._key("outbox-pending"), self._key("outbox-finished")]
         self._run("outbox_save", keys, [item.id, item.owner, *rec.progress_fields(item)])
+
+    def outbox_purge(self, before: float) -> int:
+        total, args = 0, [rec.number(before), _PURGE_BATCH, self._item("")]
+        while True:  # the inbox's purge script, over the finished items' index
+            purged = int(self._run("inbox_purge", [self._key("outbox-finished")], args))
+            total += purged
+            if purged < _PURGE_BATCH:
+                return total
 
     def outbox_get(self, item_id: str) -> OutboxItem | None:
         fields = self._call(self._redis.hgetall, self._item(item_id))

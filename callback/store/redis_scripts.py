@@ -225,14 +225,18 @@ end
 return leased
 """)
 
-#: KEYS: item, pending. ARGV: id, owner, then the progress field/value pairs (state, next_at
-#: among them). Stores them only if `owner` holds the item.
+#: KEYS: item, pending, finished. ARGV: id, owner, then the progress field/value pairs (state,
+#: next_at among them). Stores them only if `owner` holds the item; a finished item is indexed
+#: in `finished` by its created_at, for purging.
 OUTBOX_SAVE = _lua("""
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 local state, next_at = unpack(redis.call('HMGET', KEYS[1], 'state', 'next_at'))
 if state == '$PENDING' then redis.call('ZADD', KEYS[2], next_at, ARGV[1])
-else redis.call('ZREM', KEYS[2], ARGV[1]) end
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[1], 'created_at'), ARGV[1])
+end
 return 1
 """)
 

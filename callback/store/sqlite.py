@@ -212,6 +212,14 @@ class SqliteStore(Store):
     def outbox_get(self, item_id: str) -> OutboxItem | None:
         return self._read(records.outbox_get, item_id)
 
+    def outbox_purge(self, before: float) -> int:
+        now = self.clock()
+        with self._transaction() as db:
+            db.execute("DELETE FROM kv WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM rate_events WHERE at < ?", (before,))
+            return records.outbox_purge(db, before)
+
     def outbox_depth(self) -> int:
         return self._read(records.outbox_depth)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from callback.store.records import DONE, PENDING, RUNNING, InboxRecord, OutboxItem
+from callback.store.records import DEAD, DONE, PENDING, RUNNING, InboxRecord, OutboxItem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -175,3 +175,9 @@ def outbox_save(db: sqlite3.Connection, item: OutboxItem) -> None:
 
 def outbox_depth(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT COUNT(*) FROM outbox WHERE state = ?", (PENDING,)).fetchone()[0])
+
+
+def outbox_purge(db: sqlite3.Connection, before: float) -> int:
+    return db.execute(
+        "DELETE FROM outbox WHERE state IN (?, ?) AND created_at < ?", (DONE, DEAD, before)
+    ).rowcount
