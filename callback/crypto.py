@@ -11,6 +11,7 @@ import secrets
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from Crypto.Cipher import AES
 
@@ -49,6 +50,12 @@ class MsgCrypto:
     key: bytes
     receive_id: str
     random_prefix: Callable[[], bytes] = field(default=_random_prefix, repr=False, compare=False)
+    #: A stateless AES block decryptor, made once: CBC decryption is ECB then an XOR with the
+    #: previous ciphertext block (the IV for the first), so no cipher is built per message.
+    _ecb: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ecb", AES.new(self.key, AES.MODE_ECB))
 
     @classmethod
     def create(cls, token: str, encoding_aes_key: str, receive_id: str) -> MsgCrypto:
@@ -77,7 +84,10 @@ class MsgCrypto:
             raise BadRequest(f"ciphertext is not valid base64{hint}") from None
         if len(data) < BLOCK or len(data) % AES.block_size:
             raise BadRequest(f"ciphertext length {len(data)} is not a positive multiple of 16")
-        plain = AES.new(self.key, AES.MODE_CBC, self.key[:16]).decrypt(data)
+        chained = self.key[:16] + data[:-16]  # each block XORs with the one before it
+        plain = (
+            int.from_bytes(self._ecb.decrypt(data), "big") ^ int.from_bytes(chained, "big")
+        ).to_bytes(len(data), "big")
         pad = plain[-1]
         if not 1 <= pad <= BLOCK:
             raise BadRequest(f"bad padding (pad byte {pad}); wrong EncodingAESKey?")

@@ -52,6 +52,7 @@ class Metrics:
         if not self.enabled:
             return
         self.registry = prom.CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         r = self.registry
         self.callbacks = prom.Counter(
             "wecom_callbacks", "Callbacks by app, type and outcome", ["app", "type", "outcome"],
@@ -89,9 +90,14 @@ class Metrics:
     # -- events ----------------------------------------------------------------------------------
 
     def callback(self, app: str, kind: str, outcome: str, seconds: float) -> None:
-        if self.enabled:
-            self.callbacks.labels(app, kind or "-", outcome).inc()
-            self.answer_seconds.labels(app).observe(seconds)
+        if self.enabled:  # once per callback: the labelled children are looked up once
+            key = (app, kind or "-", outcome)
+            children = self._children.get(key)
+            if children is None:
+                children = (self.callbacks.labels(*key), self.answer_seconds.labels(app))
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(seconds)
 
     def retry_absorbed(self, app: str) -> None:
         if self.enabled:

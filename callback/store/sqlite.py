@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from callback.errors import Unavailable
@@ -153,8 +152,13 @@ class SqliteStore(Store):
 
     def inbox_claim(self, record: InboxRecord) -> InboxRecord:
         now = self.clock()
-        if self._execute(records.INBOX_INSERT, records.inbox_row(record, now)).rowcount:
-            return replace(record, created_at=record.created_at or now, created=True)
+        row = records.inbox_row(record, now)
+        if self._execute(records.INBOX_INSERT, row).rowcount:
+            r = record  # as stored, with its creation time: no dataclasses.replace on the hot path
+            return InboxRecord(
+                r.key, r.app, r.plaintext, r.as_json, r.state, r.owner, r.lease_until, r.reply,
+                r.pushed, r.attempts, row[-1], created=True,
+            )  # fmt: skip
         with self._transaction() as db:
             return records.inbox_takeover(db, record, now)
 
