@@ -80,9 +80,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
