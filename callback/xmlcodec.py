@@ -55,10 +55,12 @@ def _refuse_dtd(*_: object) -> None:
 
 # WeCom's envelopes and most messages are flat: <xml> and leaf children, each plain text (no
 # markup, no entity) or one CDATA section. Those are read with two regexes, the rest by expat.
+#: A CDATA section's content: anything without "]]>" (unrolled: no per-character lookahead).
+_CDATA_BODY = rb"[^\]]*(?:\](?!\]>)[^\]]*)*"
 _FLAT = re.compile(
-    rb"\s*<(\w+)>(?:\s*<(\w+)>(?:<!\[CDATA\[(?:(?!\]\]>).)*\]\]>|[^<&]*)</\2>)*\s*</\1>\s*", re.S
+    rb"\s*<(\w+)>(?:\s*<(\w+)>(?:<!\[CDATA\[" + _CDATA_BODY + rb"\]\]>|[^<&]*)</\2>)*\s*</\1>\s*"
 )
-_LEAF = re.compile(rb"<(\w+)>(?:<!\[CDATA\[((?:(?!\]\]>).)*)\]\]>|([^<&]*))</\1>", re.S)
+_LEAF = re.compile(rb"<(\w+)>(?:<!\[CDATA\[(" + _CDATA_BODY + rb")\]\]>|([^<&]*))</\1>")
 
 
 def _flat(data: bytes) -> dict[str, Any] | None:
