@@ -188,15 +188,19 @@ class WecomClient:
 
     # -- the API --------------------------------------------------------------------------------
 
-    def reserve(self, app: str, users: Sequence[str], count: int = 1) -> float:
-        """Take `count` sends for every member from the per-member windows, all or none.
-
-        Returns 0 when taken, else the seconds to wait (nothing is taken then)."""
+    def reserve(self, app: str, users: Sequence[str], count: int = 1) -> None:
+        """Take `count` sends for every member from the per-member windows, all or none;
+        raise RateLimited (taking nothing) saying when they may go, if a window is full."""
         settings = self.app(app)
         keys = [f"rate:{settings.corp_id}:{settings.agent_id}:{u.lower()}" for u in users]
-        if not keys:
-            return 0.0
-        return self.store.reserve(keys, self.member_limits, count)
+        wait = self.store.reserve(keys, self.member_limits, count) if keys else 0.0
+        if wait > 0:
+            self.metrics.rate_limit_wait(app)
+            raise RateLimited(
+                f"app {app!r}: a recipient's WeCom rate window (30/min, 1000/h) is full; "
+                f"this send may go in {wait:.0f} s",
+                retry_after=wait,
+            )
 
     def send(
         self,
@@ -225,14 +229,7 @@ class WecomClient:
             duplicate_check_interval=duplicate_check_interval,
             **options,
         )
-        wait = self.reserve(app, recipients_of(bodies[0]), len(bodies))
-        if wait > 0:
-            self.metrics.rate_limit_wait(app)
-            raise RateLimited(
-                f"app {app!r}: a recipient's WeCom rate window (30/min, 1000/h) is full; "
-                f"this send may go in {wait:.0f} s",
-                retry_after=wait,
-            )
+        self.reserve(app, recipients_of(bodies[0]), len(bodies))
         send_id = idempotency_key or uuid.uuid4().hex
         results = [self.send_body(app, body, f"{send_id}:{n}") for n, body in enumerate(bodies)]
         return SendResult.of(results[0], [str(r.get("msgid", "")) for r in results])

@@ -199,10 +199,7 @@ class Outbox:
                 if exc.errcode == 60140 and item.attempts > 0:
                     return {"errcode": 0, "note": "response_code used by an earlier attempt"}
                 raise
-        wait = self.client.reserve(item.app, recipients_of(body))
-        if wait > 0:
-            self.client.metrics.rate_limit_wait(item.app)
-            raise RateLimited(f"rate window full for {recipients_of(body)}", retry_after=wait)
+        self.client.reserve(item.app, recipients_of(body))  # RateLimited: wait, don't fail
         return self.client.send_body(item.app, body, f"{item.id}:{n}")
 
     def _failed(self, item: OutboxItem, exc: Exception) -> OutboxItem:
