@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -381,3 +384,25 @@ def test_outbox_purge_forgets_old_finished_items(store: Store, clock: Clock) -> 
     assert store.outbox_get("done") is None and store.outbox_get("dead") is None
     assert store.outbox_get("pending") is not None and store.outbox_get("recent") is not None
     assert store.outbox_depth() == 1
+
+
+def test_many_processes_opening_a_new_state_file_at_once(tmp_path: Path) -> None:
+    """Every gunicorn worker opens the fresh file at the same moment on a first start."""
+    script = (
+        "import sys, time\n"
+        "from callback.store import SqliteStore\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "SqliteStore(sys.argv[1]).put('k', 'v', 60)\n"
+    )
+    for attempt in range(3):
+        path = tmp_path / f"fresh-{attempt}.db"
+        at = time.time() + 1.0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path), str(at)], stderr=subprocess.PIPE
+            )
+            for _ in range(6)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err.decode()

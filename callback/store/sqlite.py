@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -28,6 +29,29 @@ CREATE INDEX IF NOT EXISTS rate_events_key_at ON rate_events (key, at);
 """
 
 
+def _open(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+def _retry_locked(action: Callable[[], R], path: str, patience_s: float = 10.0) -> R:
+    """Run `action`, retrying while another process holds the file's lock: switching a new file
+    to WAL, or creating its tables, fails at once with "locked" (no busy timeout applies), as
+    when every gunicorn worker opens a fresh state file at the same moment."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise Unavailable(f"state store {path}: {exc}") from exc
+            time.sleep(random.uniform(0.01, 0.05))
+        except sqlite3.Error as exc:
+            raise Unavailable(f"state store {path}: {exc}") from exc
+
+
 class SqliteStore(Store):
     """One connection per thread and process; writes in short IMMEDIATE transactions."""
 
@@ -35,20 +59,12 @@ class SqliteStore(Store):
         self.path = os.path.abspath(path)  # threads may connect later, from another cwd
         self.clock = clock
         self._local = threading.local()
-        try:
-            self._connection().executescript(SCHEMA + records.SCHEMA)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"state store {path}: {exc}") from exc
+        _retry_locked(lambda: self._connection().executescript(SCHEMA + records.SCHEMA), path)
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != os.getpid():
-            try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.Error as exc:
-                raise Unavailable(f"state store {self.path}: {exc}") from exc
+            db = _retry_locked(lambda: _open(self.path), self.path)
             self._local.db, self._local.pid = db, os.getpid()
         return db
 
