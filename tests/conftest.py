@@ -8,13 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from callback.config import Settings, from_mapping
+from callback.emulator import Emulator, EmulatorServer
 from callback.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,28 @@ def settings() -> Settings:
 @pytest.fixture
 def sim() -> Simulator:
     return Simulator.create(TOKEN, AES_KEY, CORP_ID, agent_id=AGENT_ID)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """One WeCom emulator on 127.0.0.1 for the session (tests/emulator has its own)."""
+    with EmulatorServer(Emulator()) as running:
+        yield running
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> Emulator:
+    """The session's emulator, reset: no apps changed, no records, no faults."""
+    emulator_server.emulator.reset()
+    return emulator_server.emulator
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `predicate()` holds, or fail the test."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.05)
 
 
 def free_port() -> int:

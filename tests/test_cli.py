@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,13 @@ from callback.emulator import (
     DEFAULT_MINIPROGRAM_APPID,
     DEFAULT_MINIPROGRAM_SECRET,
     DEFAULT_SECRET,
-    Emulator,
     EmulatorServer,
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator()) as running:
-        yield running
-
-
 @pytest.fixture
-def config(server: EmulatorServer, tmp_path: Path) -> str:
-    server.emulator.reset()
+def config(emulator_server: EmulatorServer, tmp_path: Path) -> str:
+    emulator_server.emulator.reset()
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -41,13 +33,13 @@ state = "sqlite:///{tmp_path / "state.db"}"
 corp_id = "{DEFAULT_CORP_ID}"
 agent_id = 1000002
 secret = "{DEFAULT_SECRET}"
-api_base_url = "{server.url}"
+api_base_url = "{emulator_server.url}"
 
 [apps.notices]
 corp_id = "{DEFAULT_CORP_ID}"
 agent_id = 1000003
 secret = "{DEFAULT_MINIPROGRAM_SECRET}"
-api_base_url = "{server.url}"
+api_base_url = "{emulator_server.url}"
 """,
         encoding="utf-8",
     )
@@ -63,7 +55,7 @@ NOTICE_ARGS = [
 
 
 def test_notice_dry_run_prints_body_and_sends_nothing(
-    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+    config: str, emulator_server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*NOTICE_ARGS, "--config", config, "--dry-run"]) == 0
     body = json.loads(capsys.readouterr().out)
@@ -73,29 +65,29 @@ def test_notice_dry_run_prints_body_and_sends_nothing(
         "key": "会议地点",
         "value": "广州TIT-402会议室",
     }
-    assert server.emulator.stats().calls == {}
+    assert emulator_server.emulator.stats().calls == {}
 
 
 def test_notice_send_prints_msgid(
-    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+    config: str, emulator_server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*NOTICE_ARGS, "--config", config, "--to", "zhangsan,invalid_x"]) == 0
     out = capsys.readouterr().out
-    (record,) = server.emulator.messages()
+    (record,) = emulator_server.emulator.messages()
     assert f"msgid: {record.msgid}" in out and "invalid users: invalid_x" in out
 
 
 def test_validation_error_exits_nonzero_and_sends_nothing(
-    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+    config: str, emulator_server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [*NOTICE_ARGS, "--config", config, "--title", "短"]
     assert main(args) == 2
     assert "miniprogram_notice.title" in capsys.readouterr().err
-    assert server.emulator.stats().calls == {}
+    assert emulator_server.emulator.stats().calls == {}
 
 
 def test_text_card_recall_and_api_error(
-    config: str, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+    config: str, emulator_server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["--config", config, "--app", "hr", "--to", "zhangsan"]
     assert main(["send", "text", "hello from the CLI", *base]) == 0
@@ -103,9 +95,9 @@ def test_text_card_recall_and_api_error(
                  "--button", "Yes=YES", "--button", "No=NO"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "response_code:" in out
-    msgid = server.emulator.messages()[0].msgid
+    msgid = emulator_server.emulator.messages()[0].msgid
     assert main(["recall", "--config", config, "--app", "hr", "--", msgid]) == 0
-    assert server.emulator.messages()[0].recalled
+    assert emulator_server.emulator.messages()[0].recalled
     # an API error exits non-zero with the errcode and its hint
     assert main(["send", "text", "x", "--config", config, "--app", "hr", "--to", "invalid_a"]) == 2
     assert "81013" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +34,6 @@ from callback.store import MemoryStore, SqliteStore
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator()) as running:
-        yield running
-
-
-@pytest.fixture
-def emulator(server: EmulatorServer) -> Emulator:
-    server.emulator.reset()
-    return server.emulator
-
-
 def apps(base_url: str, secret: str = DEFAULT_SECRET) -> dict[str, AppSettings]:
     return dict(
         from_mapping(
@@ -71,9 +58,9 @@ def apps(base_url: str, secret: str = DEFAULT_SECRET) -> dict[str, AppSettings]:
 
 
 @pytest.fixture
-def client(server: EmulatorServer, emulator: Emulator) -> WecomClient:
+def client(emulator_server: EmulatorServer, emulator: Emulator) -> WecomClient:
     fast = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05)
-    return WecomClient(apps(server.url), MemoryStore(), retry=fast)
+    return WecomClient(apps(emulator_server.url), MemoryStore(), retry=fast)
 
 
 def gettokens(emulator: Emulator) -> int:
@@ -164,9 +151,9 @@ def test_token_cached_then_replayed_once_after_revocation(
 
 
 def test_wrong_secret_is_a_config_error_not_a_loop(
-    server: EmulatorServer, emulator: Emulator
+    emulator_server: EmulatorServer, emulator: Emulator
 ) -> None:
-    client = WecomClient(apps(server.url, secret="wrong"), MemoryStore())
+    client = WecomClient(apps(emulator_server.url, secret="wrong"), MemoryStore())
     for _ in range(2):
         with pytest.raises(ApiError) as err:
             client.send("hr", Text("x"), ["zhangsan"])
@@ -241,7 +228,7 @@ def test_timeouts_are_set(client: WecomClient) -> None:
 
 @pytest.mark.parametrize("processes", [4])
 def test_one_gettoken_across_processes_and_threads(
-    server: EmulatorServer, emulator: Emulator, tmp_path: Path, processes: int
+    emulator_server: EmulatorServer, emulator: Emulator, tmp_path: Path, processes: int
 ) -> None:
     """4 processes x 8 threads sending at once: one gettoken; after a revocation, one more."""
     db = tmp_path / "state.db"
@@ -254,7 +241,7 @@ def test_one_gettoken_across_processes_and_threads(
                 [
                     sys.executable,
                     str(ROOT / "tests" / "send_burst.py"),
-                    server.url,
+                    emulator_server.url,
                     DEFAULT_CORP_ID,
                     "1000002",
                     DEFAULT_SECRET,

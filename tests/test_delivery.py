@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +23,9 @@ from callback.outbound import TemplateCard, Text
 from callback.outbox import OutboxPolicy
 from callback.simulator import Simulator, plaintext
 from callback.store.records import InboxRecord
-from tests.conftest import AES_KEY, TOKEN
+from tests.conftest import AES_KEY, TOKEN, eventually
 
 URL = "/wecom/callback/hr"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator()) as running:
-        yield running
-
-
-@pytest.fixture
-def emulator(server: EmulatorServer) -> Emulator:
-    server.emulator.reset()
-    return server.emulator
 
 
 @pytest.fixture
@@ -49,7 +37,7 @@ Make = Callable[..., FlaskClient]
 
 
 @pytest.fixture
-def make(server: EmulatorServer, tmp_path: Path) -> Make:
+def make(emulator_server: EmulatorServer, tmp_path: Path) -> Make:
     def build(router: Router, **server_settings: Any) -> FlaskClient:
         settings = from_mapping(
             {
@@ -60,7 +48,7 @@ def make(server: EmulatorServer, tmp_path: Path) -> Make:
                         "secret": DEFAULT_SECRET,
                         "token": TOKEN,
                         "encoding_aes_key": AES_KEY,
-                        "api_base_url": server.url,
+                        "api_base_url": emulator_server.url,
                     }
                 },
                 "server": {"state": f"sqlite:///{tmp_path / 'state.db'}"} | server_settings,
@@ -78,14 +66,6 @@ def post(
     started = time.perf_counter()
     response = c.post(URL, query_string=query, data=body)
     return response.status_code, sim.open_reply(response.data), time.perf_counter() - started
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def test_retry_of_a_finished_callback_gets_the_same_passive_reply(
@@ -142,7 +122,7 @@ def test_late_reply_is_pushed_once(make: Make, sim: Simulator, emulator: Emulato
     fields = sim.text("think")
     status, reply, elapsed = post(c, sim, fields)
     assert (status, reply) == (200, b"") and 0.15 < elapsed < 0.5
-    wait_for(lambda: len(emulator.messages()) == 1)
+    eventually(lambda: len(emulator.messages()) == 1)
     assert post(c, sim, fields)[:2] == (200, b"")  # a retry after the push: nothing more
     time.sleep(0.3)
     (record,) = emulator.messages()
@@ -163,7 +143,7 @@ def test_background_route_answers_at_once_and_pushes(
     c = make(router)
     status, reply, elapsed = post(c, sim, sim.text("report"))
     assert (status, reply) == (200, b"") and elapsed < 0.2
-    wait_for(lambda: len(emulator.messages()) == 2)
+    eventually(lambda: len(emulator.messages()) == 2)
     assert [m.body["text"]["content"] for m in emulator.messages()] == [
         "working on it",
         "here is your report",
@@ -176,7 +156,7 @@ def test_long_passive_text_is_pushed_whole(make: Make, sim: Simulator, emulator:
     router.add("text", "long", lambda m, ctx: long_text)
     c = make(router)
     assert post(c, sim, sim.text("long"))[:2] == (200, b"")
-    wait_for(lambda: len(emulator.messages()) == 2)
+    eventually(lambda: len(emulator.messages()) == 2)
     assert "".join(m.body["text"]["content"] for m in emulator.messages()) == long_text
 
 
@@ -194,7 +174,7 @@ def test_card_button_reply_pushed_as_update(make: Make, sim: Simulator, emulator
     code = emulator.issue_response_code(result.msgid)
     fields = sim.card_action("OK", task_id="t-1") | {"ResponseCode": code}
     assert post(c, sim, fields)[:2] == (200, b"")
-    wait_for(lambda: len(emulator.updates()) == 1)
+    eventually(lambda: len(emulator.updates()) == 1)
     assert emulator.updates()[0].body["button"] == {"replace_name": "Confirmed"}
 
 
@@ -231,15 +211,15 @@ def test_recovery_reruns_a_callback_whose_process_died(
     # a record claimed by a process that died mid-handler: its lease has run out
     delivery.store.inbox_claim(InboxRecord(key, "hr", data, False, owner="dead:1", lease_until=0))
     assert post(c, sim, fields)[:2] == (200, b"")  # WeCom's retry takes it over at once
-    wait_for(lambda: len(emulator.messages()) == 2)
-    wait_for(lambda: delivery.store.inbox_get(key).state == "done")
+    eventually(lambda: len(emulator.messages()) == 2)
+    eventually(lambda: delivery.store.inbox_get(key).state == "done")
     assert runs == [1]
     # the process dies again after its sends, before recording the end: the maintenance thread
     # re-runs the handler, whose sends and reply are already in the outbox: nothing is sent twice
     with sqlite3.connect(delivery.store.path) as db:
         db.execute("UPDATE inbox SET state = 'running', owner = 'dead:2', lease_until = 0")
-    wait_for(lambda: len(runs) == 2, timeout=5)
-    wait_for(lambda: delivery.store.inbox_get(key).state == "done")
+    eventually(lambda: len(runs) == 2, timeout=5)
+    eventually(lambda: delivery.store.inbox_get(key).state == "done")
     time.sleep(0.3)
     assert [m.body["text"]["content"] for m in emulator.messages()] == ["side effect", "job done"]
 
@@ -253,6 +233,6 @@ def test_outbox_retries_transient_failures(make: Make, sim: Simulator, emulator:
     post(c, sim, sim.text("warm up"))  # a token first
     emulator.fail_next(3, errcode=-1, path="message/send")
     assert post(c, sim, sim.text("ping"))[:2] == (200, b"")
-    wait_for(lambda: len(emulator.messages()) == 1)
+    eventually(lambda: len(emulator.messages()) == 1)
     time.sleep(0.5)
     assert [m.body["text"]["content"] for m in emulator.messages()] == ["pong"]

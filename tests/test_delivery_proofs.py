@@ -18,15 +18,9 @@ import requests
 
 from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
 from callback.simulator import Simulator
-from tests.conftest import AES_KEY, ROOT, TOKEN, free_port, wait_http
+from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
 
 USER = "wangwu"
-
-
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator()) as running:
-        yield running
 
 
 class Cluster:
@@ -118,13 +112,6 @@ def post(sim: Simulator, url: str, fields: dict[str, Any]) -> tuple[int, bytes]:
 
 def pushed(emulator: Emulator) -> list[str]:
     return [m.body["text"]["content"] for m in emulator.messages(touser=USER)]
-
-
-def eventually(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.1)
 
 
 def test_a_slow_handler_with_wecom_retries_runs_once_and_replies_once(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import requests
 
 from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
 from callback.simulator import Simulator
-from tests.conftest import AES_KEY, ROOT, TOKEN, free_port, wait_http
+from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
 from tests.redis_server import RedisServer, binary, need_package
 
 USER = "zhaoliu"
@@ -111,12 +111,6 @@ api_base_url = "{api_url}"
         return [ln for ln in self.log.read_text().splitlines() if ln.startswith(prefix)]
 
 
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator()) as running:
-        yield running
-
-
 @pytest.fixture
 def deployment(tmp_path: Path, emulator_server: EmulatorServer) -> Iterator[Deployment]:
     emulator_server.emulator.reset()
@@ -141,13 +135,6 @@ def post(sim: Simulator, url: str, fields: dict[str, Any]) -> tuple[int, bytes]:
 
 def pushed(emulator: Emulator) -> list[str]:
     return [m.body["text"]["content"] for m in emulator.messages(touser=USER)]
-
-
-def eventually(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.1)
 
 
 def test_a_retries_spread_over_two_hosts_run_once_and_reply_once(
