@@ -164,16 +164,19 @@ def write_pool(path: Path, requests: Sequence[Request]) -> None:
 # -- servers ------------------------------------------------------------------------------------
 
 
-def write_config(directory: Path, creds: Credentials) -> Path:
-    """config.toml with the one app; [server] keeps its defaults (max_clock_skew_s = 300)."""
+def write_config(directory: Path, creds: Credentials, state: str | None = None) -> Path:
+    """config.toml with the one app; every [server] setting keeps its default
+    (max_clock_skew_s = 300, state = sqlite:///wecom-state.db in the working directory)
+    unless `state` overrides the state store."""
     path = directory / "config.toml"
+    server = f'state = "{state}"\n' if state else ""
     path.write_text(
         f"[apps.{APP_NAME}]\n"
         f'corp_id = "{creds.corp_id}"\n'
         f"agent_id = {creds.agent_id}\n"
         f'token = "{creds.token}"\n'
         f'encoding_aes_key = "{creds.encoding_aes_key}"\n'
-        "\n[server]\nmax_clock_skew_s = 300\n",
+        f"\n[server]\n{server}",
         encoding="utf-8",
     )
     return path
@@ -321,7 +324,7 @@ class BenchContext:
     mix: Mix
 
 
-def run_wrk(server: Server, pool: Path, args: argparse.Namespace, round_no: int, size: int) -> Run:
+def run_wrk(server: Server, pool: Path, args: argparse.Namespace, round_no: int) -> Run:
     """Replay the pool with wrk at fixed concurrency; parse replay.lua's JSON summary."""
     duration = "3600s" if args.requests else f"{args.seconds}s"
     command = [
@@ -357,7 +360,7 @@ def run_wrk(server: Server, pool: Path, args: argparse.Namespace, round_no: int,
         non200=data["non200"],
         empty=data["empty"],
         socket_errors=data["socket_errors"],
-        exhausted=bool(data["exhausted"]) and data["answered"] < size,
+        exhausted=bool(data["exhausted"]) and not args.requests,
         server_cpu_us=server_cpu / max(data["answered"], 1) * 1e6,
         wrk_cpu_share=wrk_cpu / seconds,
     )
@@ -390,7 +393,7 @@ def bench_target(
             size = pool_size(ctx.args, best)
             pool = rundir / "pool.txt"
             write_pool(pool, ctx.mix.take(size))
-            run = run_wrk(server, pool, ctx.args, round_no, size)
+            run = run_wrk(server, pool, ctx.args, round_no)
     finally:
         if not ctx.args.keep:
             shutil.rmtree(rundir, ignore_errors=True)
@@ -479,7 +482,19 @@ def ratio_rows(runs: Sequence[Run], groups: dict[str, list[Run]]) -> list[str]:
     return lines
 
 
-def report(runs: Sequence[Run], args: argparse.Namespace, started: datetime) -> str:
+def code_version() -> str:
+    """The commit under test, flagged when callback/, handlers/ or wsgi.py have local changes."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "callback", "handlers", "wsgi.py")
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
+def report(runs: Sequence[Run], args: argparse.Namespace, started: datetime, code: str) -> str:
     """The markdown report: settings, machine, per-target medians and the ratios."""
     groups = by_target(runs)
     load = f"{args.requests} requests" if args.requests else f"{args.seconds} s"
@@ -487,9 +502,10 @@ def report(runs: Sequence[Run], args: argparse.Namespace, started: datetime) -> 
     lines = [
         f"Callback throughput, {started:%Y-%m-%d %H:%M} UTC: {args.rounds} rounds "
         f"(bare, ours, wechatpy), {load} per run, wrk -t{args.threads} -c{args.connections} "
-        f"(median {wrk_share:.0%} of a core), gunicorn -w 2 -k sync.",
+        f"(median {wrk_share:.0%} of a core), gunicorn -w 2 -k sync"
+        f"{f', ours with state = {args.state}' if args.state else ''}.",
         "",
-        f"Machine: {environment_line()}.",
+        f"Machine: {environment_line()}. Code: {code}.",
         "",
         *target_rows(groups),
         "",
@@ -502,6 +518,7 @@ def report(runs: Sequence[Run], args: argparse.Namespace, started: datetime) -> 
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=15, help="duration of each run")
     parser.add_argument("--requests", type=int, default=0, help="requests per run instead")
@@ -509,6 +526,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=8, help="wrk concurrency")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--sample", type=int, default=60, help="requests checked per run")
+    parser.add_argument(
+        "--state", help="ours: [server] state URL instead of the default (e.g. memory://)"
+    )
     parser.add_argument(
         "--keep", action="store_true", help="keep each run's directory (logs, pool, state)"
     )
@@ -528,11 +548,8 @@ def rounds(args: argparse.Namespace) -> Iterator[tuple[int, Target]]:
             yield n, target
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk not found: apt-get install -y wrk")
-    started = datetime.now(UTC)
+def run_all(args: argparse.Namespace) -> list[Run]:
+    """Every round in a fresh temporary directory (kept with --keep); the runs in order."""
     creds = Credentials.random()
     sim = Simulator.create(
         creds.token, creds.encoding_aes_key, creds.corp_id, agent_id=creds.agent_id
@@ -540,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[Run] = []
     workdir = Path(tempfile.mkdtemp(prefix="wecom-bench-"))
     try:
-        env = server_env(write_config(workdir, creds), creds)
+        env = server_env(write_config(workdir, creds, args.state), creds)
         ctx = BenchContext(args, workdir, env, sim, Mix(sim))
         for round_no, target in rounds(args):
             best = max((r.rps for r in runs if r.target == target.name), default=None)
@@ -550,7 +567,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"run directories kept under {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = report(runs, args, started)
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print and save the report; 1 if any answer was wrong."""
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install -y wrk")
+    started, code_before = datetime.now(UTC), code_version()
+    runs = run_all(args)
+    code_after = code_version()
+    code = code_before if code_after == code_before else f"{code_before}, then {code_after}"
+    text = report(runs, args, started, code)
     print("\n" + text)
     OUT.mkdir(exist_ok=True)
     (OUT / "latest.md").write_text(text, encoding="utf-8")

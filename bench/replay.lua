@@ -8,6 +8,15 @@
 -- done() prints one JSON line: requests, duration, latency percentiles, non-200 count, empty
 -- bodies and whether the pool ran out. Requests are formatted once, in init(), so request()
 -- costs a table lookup.
+--
+-- Once a thread has sent its whole share, its free connections send a probe that answers 404
+-- (ignored) until the last real answers arrive; then the thread stops and sends wrk a SIGINT:
+-- wrk's main thread otherwise sleeps out the whole -d duration, and the summary's duration
+-- would include the idle time. (With -t > 1 the first thread to finish ends the run.)
+
+local ffi = require("ffi")
+ffi.cdef("int getpid(void); int kill(int pid, int sig);")
+local SIGINT = 2
 
 local pool_file = os.getenv("BENCH_POOL")
 local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
@@ -33,22 +42,34 @@ function init(args)
       end
       i = i + 1
    end
-   idle = wrk.format("GET", "/healthz")
-   sent, answered, non200, empty, exhausted = 0, 0, 0, 0, 0
+   probe = wrk.format("GET", "/__bench_pool_done__") -- a 404 on every target
+   sent, answered, non200, empty, exhausted, probing = 0, 0, 0, 0, 0, false
+   verifying = id == 0 -- wrk calls thread 0's request() once before connecting, to check it
+end
+
+local function finish()
+   if exhausted == 0 then
+      exhausted = 1
+      wrk.thread:stop()
+      ffi.C.kill(ffi.C.getpid(), SIGINT)
+   end
 end
 
 function request()
+   if verifying then
+      verifying = false
+      return probe
+   end
    sent = sent + 1
-   if sent > #reqs then -- never send a message twice: stop, and fill the socket with a probe
-      exhausted = 1
-      wrk.thread:stop()
-      return idle
+   if sent > #reqs then -- never send a message twice: probe (404) until the last answers arrive
+      probing = true
+      return probe
    end
    return reqs[sent]
 end
 
 function response(status, headers, body)
-   if exhausted == 1 then
+   if exhausted == 1 or (probing and status == 404) then
       return
    end
    answered = answered + 1
@@ -58,8 +79,7 @@ function response(status, headers, body)
       empty = empty + 1
    end
    if answered >= #reqs then
-      exhausted = 1
-      wrk.thread:stop()
+      finish()
    end
 end
 
