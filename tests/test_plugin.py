@@ -1,5 +1,5 @@
-"""The pytest plugin (`wecom` fixture) as handler authors use it, and the README's example run as
-a user's own test file in a separate pytest process."""
+"""The pytest plugin as a user meets it: the README's example run as a user's own test file, in
+a separate pytest process (tests/test_handlers.py uses the fixture on the shipped handlers)."""
 
 from __future__ import annotations
 
@@ -8,34 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from callback.testing import WecomTester
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_fixture_drives_the_shipped_handlers(wecom: WecomTester) -> None:
-    result = wecom.text("help")
-    assert result.status == 200 and result.reply.content.startswith("Commands:")
-    assert result.sent == []
-    clicked = wecom.click("MENU_BOOK_ROOM", user="lisi")
-    assert "Room 402" in clicked.reply.content
-    (notice,) = clicked.sent
-    assert notice.msgtype == "miniprogram_notice" and notice.touser == ("lisi",)
-    card = wecom.card_action("APPROVE", task_id="t-7", selected={"q": ["a"]})
-    assert card.reply.raw["Button"] == {"ReplaceName": "Approved"}
-    assert wecom.event("enter_agent", user="wangwu").reply.content.startswith("Welcome, wangwu")
-
-
-def test_sent_waits_for_background_work(
-    wecom: WecomTester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ASSISTANT_DELAY_S", "0.3")
-    result = wecom.text("ask how are you?")
-    assert result.reply is None  # a background route: an empty 200 at once
-    (answer,) = result.sent
-    assert "how are you?" in answer.body["text"]["content"]
 
 
 def readme_example() -> str:
