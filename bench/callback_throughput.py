@@ -85,6 +85,7 @@ class Target:
 TARGETS = (
     Target("bare", "bare_app:app", replies=False),
     Target("ours", "wsgi:app", replies=True),
+    Target("ours-no-inbox", "receive_path_app:app", replies=True),
     Target("wechatpy", "wechatpy_app:app", replies=True),
 )
 
