@@ -46,7 +46,7 @@ class CallbackEndpoint:
         if not name or "/" in name:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
-        if method not in ("GET", "POST", "HEAD"):
+        if method not in ("GET", "POST"):
             headers = [("Allow", "GET, POST"), ("Content-Type", "text/plain; charset=utf-8")]
             start_response(_status_line(405), headers)
             return [b"use GET (URL verification) or POST (callbacks)\n"]

@@ -242,3 +242,10 @@ def test_custom_prefix_and_healthz(sim: Simulator) -> None:
 def test_query_string_helper_encodes_once(sim: Simulator) -> None:
     query, _ = sim.verification()
     assert dict(parse_qsl(sim.query_string(query))) == query
+
+
+def test_other_methods_are_405_with_allow(sim: Simulator) -> None:
+    c = client(Router())
+    for method in ("PUT", "DELETE", "HEAD"):
+        response = c.open(URL, method=method)
+        assert response.status_code == 405 and response.headers["Allow"] == "GET, POST"
