@@ -20,6 +20,7 @@ from callback import loader
 from callback.client import WecomClient
 from callback.config import Settings
 from callback.delivery import Delivery
+from callback.errors import Unavailable
 from callback.metrics import Metrics
 from callback.store import open_store
 
@@ -82,10 +83,18 @@ class CeleryQueue:
         self.app = app
 
     def run_callback(self, key: str, token: str) -> None:
-        self.app.send_task(RUN_CALLBACK, args=[key, token])
+        self._send(RUN_CALLBACK, key, token)
 
     def deliver(self, item_id: str) -> None:
-        self.app.send_task(DELIVER, args=[item_id])
+        self._send(DELIVER, item_id)
+
+    def _send(self, task: str, *args: str) -> None:
+        """Enqueue; a broker failure is Unavailable (503: WeCom retries, and the claim, already
+        stored, is recovered by a worker once its lease runs out)."""
+        try:
+            self.app.send_task(task, args=list(args))
+        except Exception as exc:  # kombu and redis raise many kinds
+            raise Unavailable(f"task queue unreachable ({type(exc).__name__})") from exc
 
     def health(self) -> str:
         try:
