@@ -30,24 +30,34 @@ CREATE INDEX IF NOT EXISTS rate_events_key_at ON rate_events (key, at);
 
 
 def _open(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    # timeout=0: no SQLite busy handler. Its sleeps start at a millisecond, long next to our
+    # 30-50 us writes; _retry_locked waits in steps from 50 us instead.
+    db = sqlite3.connect(path, timeout=0, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
 
 
-def _retry_locked(action: Callable[[], R], path: str, patience_s: float = 10.0) -> R:
-    """Run `action`, retrying while another process holds the file's lock: switching a new file
-    to WAL, or creating its tables, fails at once with "locked" (no busy timeout applies), as
-    when every gunicorn worker opens a fresh state file at the same moment."""
-    deadline = time.monotonic() + patience_s
+def _retry_locked(action: Callable[[], R], path: str, patience_s: float = 30.0) -> R:
+    """Run `action`, retrying while another connection holds the file's write lock ("locked" or
+    "busy"), with short, growing, jittered waits; other errors, or 30 s of waiting, become
+    Unavailable (a 503: WeCom retries). Also covers what no busy timeout covers: switching a
+    new file to WAL when every gunicorn worker opens it at the same moment."""
+    deadline = 0.0
+    pause = 0.00005
     while True:
         try:
             return action()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            message = str(exc)
+            if "locked" not in message and "busy" not in message:
                 raise Unavailable(f"state store {path}: {exc}") from exc
-            time.sleep(random.uniform(0.01, 0.05))
+            now = time.monotonic()
+            deadline = deadline or now + patience_s
+            if now > deadline:
+                raise Unavailable(f"state store {path}: {exc} for {patience_s:g} s") from exc
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 0.005)
         except sqlite3.Error as exc:
             raise Unavailable(f"state store {path}: {exc}") from exc
 
@@ -71,28 +81,20 @@ class SqliteStore(Store):
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._connection()
+        _retry_locked(lambda: db.execute("BEGIN IMMEDIATE"), self.path)  # the write lock
         try:
-            db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            _retry_locked(lambda: db.execute("COMMIT"), self.path)
         except sqlite3.Error as exc:
             raise Unavailable(f"state store {self.path}: {exc}") from exc
 
     def get(self, key: str) -> str | None:
-        try:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT value FROM kv WHERE key = ? AND expires_at > ?", (key, self.clock())
-                )
-                .fetchone()
-            )
-        except sqlite3.Error as exc:
-            raise Unavailable(f"state store {self.path}: {exc}") from exc
+        sql = "SELECT value FROM kv WHERE key = ? AND expires_at > ?"
+        row = self._execute(sql, (key, self.clock())).fetchone()
         return None if row is None else str(row[0])
 
     def put(self, key: str, value: str, ttl_s: float) -> None:
@@ -161,10 +163,8 @@ class SqliteStore(Store):
 
     def _execute(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         """One statement on its own: atomic without an explicit transaction (the hot path)."""
-        try:
-            return self._connection().execute(sql, args)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"state store {self.path}: {exc}") from exc
+        db = self._connection()
+        return _retry_locked(lambda: db.execute(sql, args), self.path)
 
     def inbox_claim(self, record: InboxRecord) -> InboxRecord:
         now = self.clock()
@@ -245,10 +245,8 @@ class SqliteStore(Store):
 
     def _read(self, query: Callable[..., R], *args: Any) -> R:
         """A read: no write lock (WAL readers see the last commit)."""
-        try:
-            return query(self._connection(), *args)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"state store {self.path}: {exc}") from exc
+        db = self._connection()
+        return _retry_locked(lambda: query(db, *args), self.path)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
