@@ -1,7 +1,9 @@
-"""A helper process for the token tests: T threads each send one text through a shared store."""
+"""The token tests' burst: P processes of T threads, released at one instant, each thread sending
+one text through a shared state store. `burst()` runs it; this file is also the process."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
@@ -45,6 +47,21 @@ def main(
     if errors:
         print(repr(errors[0]), file=sys.stderr)
         sys.exit(1)
+
+
+def burst(api_url: str, state: str, processes: int, threads: int) -> None:
+    """Run the burst against the default emulator app; fail if any sender failed."""
+    from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET
+
+    at = time.time() + 1.5  # every process starts sending at the same instant
+    args = [api_url, DEFAULT_CORP_ID, "1000002", DEFAULT_SECRET, state, str(threads), str(at)]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, *args], stderr=subprocess.PIPE)
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
 
 
 if __name__ == "__main__":

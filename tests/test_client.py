@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +27,7 @@ from callback.outbound import (
     UpdateTemplateCard,
 )
 from callback.store import MemoryStore, SqliteStore
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.send_burst import burst
 
 
 def apps(base_url: str, secret: str = DEFAULT_SECRET) -> dict[str, AppSettings]:
@@ -234,33 +230,10 @@ def test_one_gettoken_across_processes_and_threads(
     db = tmp_path / "state.db"
     SqliteStore(str(db)).close()
 
-    def burst() -> None:
-        at = time.time() + 1.5
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "tests" / "send_burst.py"),
-                    emulator_server.url,
-                    DEFAULT_CORP_ID,
-                    "1000002",
-                    DEFAULT_SECRET,
-                    f"sqlite:///{db}",
-                    "8",
-                    str(at),
-                ],
-                stderr=subprocess.PIPE,
-            )
-            for _ in range(processes)
-        ]
-        for proc in procs:
-            _, err = proc.communicate(timeout=60)
-            assert proc.returncode == 0, err.decode()
-
-    burst()
+    burst(emulator_server.url, f"sqlite:///{db}", processes, 8)
     assert gettokens(emulator) == 1
     assert len(emulator.messages()) == processes * 8
     emulator.revoke_tokens()
-    burst()
+    burst(emulator_server.url, f"sqlite:///{db}", processes, 8)
     assert gettokens(emulator) == 2
     assert len(emulator.messages()) == 2 * processes * 8

@@ -20,6 +20,7 @@ from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, Emulato
 from callback.simulator import Simulator
 from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
 from tests.redis_server import RedisServer, binary, need_package
+from tests.send_burst import burst
 
 USER = "zhaoliu"
 
@@ -162,27 +163,7 @@ def test_a_retries_spread_over_two_hosts_run_once_and_reply_once(
 def test_b_eight_processes_one_gettoken(
     deployment: Deployment, emulator_server: EmulatorServer
 ) -> None:
-    at = time.time() + 2
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "tests" / "send_burst.py"),
-                emulator_server.url,
-                DEFAULT_CORP_ID,
-                "1000002",
-                DEFAULT_SECRET,
-                deployment.redis.url,
-                "4",
-                str(at),
-            ],
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(8)
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()
+    burst(emulator_server.url, deployment.redis.url, processes=8, threads=4)
     emulator = emulator_server.emulator
     assert sum(emulator.stats().gettoken.values()) == 1
     assert len(emulator.messages()) == 32
