@@ -11,11 +11,26 @@ Installed as a pytest plugin (entry point `pytest11`), so in a project's tests::
 what reached the WeCom emulator's send API for this callback, after background work finished.
 Override the `wecom_handlers` fixture to choose handler modules (default: `[server] handlers`
 of ./config.toml, else the modules of the handlers/ package).
+
+Callbacks go to the sandbox app "demo" unless a call names another with `app=`. Override the
+`wecom_apps` fixture to choose the apps that receive callbacks (default: `["demo"]`); each other
+app gets its own generated token, AES key and agent id in the sandbox's corp, and the emulator
+knows it, so `ctx.send` from it works. The send-only app "notices" is always there::
+
+    @pytest.fixture
+    def wecom_apps():
+        return ["demo", "hr"]
+
+    def test_leave(wecom):
+        assert wecom.text("leave", app="hr").reply.content == "Leave request sent"
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
+import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +42,13 @@ from flask.testing import FlaskClient
 
 from callback import config, loader, sandbox
 from callback.app import create_app
-from callback.emulator import MessageRecord
+from callback.config import Settings
+from callback.emulator import Emulator, EmulatorApp, MessageRecord
+from callback.errors import ConfigError
 from callback.messages import Message, parse
 from callback.simulator import Simulator, plaintext
+
+DEFAULT_APP = sandbox.APP
 
 
 @dataclass
@@ -50,46 +69,115 @@ class Result:
         return self._tester.emulator.emulator.messages()[self._since :]
 
 
+def receiving_apps(settings: Settings, names: Sequence[str], emulator: Emulator) -> Settings:
+    """`settings` with exactly `names` receiving callbacks, each new one generated in the
+    sandbox's corp and registered with the emulator; send-only apps are kept."""
+    if isinstance(names, str):
+        raise TypeError(f"wecom_apps must be a list of app names, got the string {names!r}")
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        raise ValueError(f"wecom_apps is empty: name at least one app, e.g. [{DEFAULT_APP!r}]")
+    kept = {n: a for n, a in settings.apps.items() if not a.receives or n in wanted}
+    for name in wanted:
+        if name in settings.apps and not settings.apps[name].receives:
+            raise ValueError(
+                f"wecom_apps: {name!r} is the sandbox's send-only app and cannot receive "
+                "callbacks; give your app another name"
+            )
+    corp = settings.apps[DEFAULT_APP]
+    agent_ids = itertools.count(max(a.agent_id for a in settings.apps.values()) + 1)
+    tables = {
+        name: {
+            "corp_id": corp.corp_id,
+            "agent_id": next(agent_ids),
+            "secret": secrets.token_hex(22)[:43],
+            "token": secrets.token_hex(16),
+            "encoding_aes_key": secrets.token_hex(22)[:43],
+            "api_base_url": corp.api_base_url,
+        }
+        for name in wanted
+        if name not in kept
+    }
+    try:
+        added = config.from_mapping({"apps": tables}, source="wecom_apps").apps if tables else {}
+    except ConfigError as exc:
+        raise ValueError(f"wecom_apps: {exc}") from exc
+    for app in added.values():
+        emulator.add_app(EmulatorApp(app.corp_id, app.agent_id, app.secret, name=app.name))
+    return dataclasses.replace(settings, apps={**kept, **added})
+
+
 class WecomTester:
     """A sandboxed app (generated credentials, the emulator as WeCom) driven like WeCom does."""
 
-    def __init__(self, directory: Path, handlers: Sequence[str] | None, timeout: float = 10.0):
+    def __init__(
+        self,
+        directory: Path,
+        handlers: Sequence[str] | None,
+        timeout: float = 10.0,
+        *,
+        apps: Sequence[str] = (DEFAULT_APP,),
+    ) -> None:
         env = {"WECOM_SANDBOX_DIR": str(directory)}
         self.emulator = sandbox.start_emulator(env)
-        self.settings = sandbox.settings(env | {sandbox.API_URL_ENV: self.emulator.url})
-        self.app = create_app(self.settings, router=loader.load(handlers))
+        try:
+            base = sandbox.settings(env | {sandbox.API_URL_ENV: self.emulator.url})
+            self.settings = receiving_apps(base, apps, self.emulator.emulator)
+            self.app = create_app(self.settings, router=loader.load(handlers))
+        except BaseException:
+            self.emulator.stop()
+            raise
         self.client: FlaskClient = self.app.test_client()
         self.delivery = self.app.extensions["wecom.delivery"]
         self.timeout = timeout
-        demo = self.settings.apps[sandbox.APP]
-        self.sim = Simulator.create(
-            demo.token, demo.encoding_aes_key, demo.corp_id, agent_id=demo.agent_id
-        )
+        self.sims = {
+            name: Simulator.create(
+                app.token, app.encoding_aes_key, app.corp_id, agent_id=app.agent_id
+            )
+            for name, app in self.settings.apps.items()
+            if app.receives
+        }
+        # "demo"'s simulator (else the first app's), for wecom.sim.fields(...) as before app=
+        self.sim = self.sims.get(DEFAULT_APP) or next(iter(self.sims.values()))
 
     def close(self) -> None:
         self.delivery.stop()
         self.emulator.stop()
 
+    def simulator(self, app: str = DEFAULT_APP) -> Simulator:
+        """The simulator (crypto, corp id, agent id) of a receiving app, to build any fields."""
+        sim = self.sims.get(app)
+        if sim is None:
+            names = [*self.sims, app]
+            raise LookupError(
+                f"the wecom fixture has no receiving app {app!r} (it has {', '.join(self.sims)}); "
+                f"add it to the wecom_apps fixture: override it in conftest.py to return {names!r}"
+            )
+        return sim
+
     # -- callbacks ------------------------------------------------------------------------------
 
-    def post(self, fields: Mapping[str, Any], *, as_json: bool = False) -> Result:
-        """Post any callback fields, encrypted and signed; see text/click/card_action/event."""
+    def post(
+        self, fields: Mapping[str, Any], *, as_json: bool = False, app: str = DEFAULT_APP
+    ) -> Result:
+        """Post any callback fields to `app`, encrypted and signed; see text/click/event."""
+        sim = self.simulator(app)
         since = len(self.emulator.emulator.messages())
         data = plaintext(fields, as_json=as_json)
-        query, body = self.sim.post(data, as_json=as_json)
+        query, body = sim.post(data, as_json=as_json)
         response = self.client.post(
-            f"{self.settings.server.callback_prefix}/{sandbox.APP}", query_string=query, data=body
+            f"{self.settings.server.callback_prefix}/{app}", query_string=query, data=body
         )
-        plain = self.sim.open_reply(response.data) if response.status_code == 200 else b""
+        plain = sim.open_reply(response.data) if response.status_code == 200 else b""
         reply: Message | None = parse(plain) if plain else None
-        key = f"{sandbox.APP}:{parse(data).dedup_key}"
+        key = f"{app}:{parse(data).dedup_key}"
         return Result(response.status_code, reply, response.data, self, since, key)
 
-    def text(self, content: str, *, user: str = "zhangsan") -> Result:
-        return self.post(self.sim.text(content, user=user))
+    def text(self, content: str, *, user: str = "zhangsan", app: str = DEFAULT_APP) -> Result:
+        return self.post(self.simulator(app).text(content, user=user), app=app)
 
-    def click(self, key: str, *, user: str = "zhangsan") -> Result:
-        return self.post(self.sim.click(key, user=user))
+    def click(self, key: str, *, user: str = "zhangsan", app: str = DEFAULT_APP) -> Result:
+        return self.post(self.simulator(app).click(key, user=user), app=app)
 
     def card_action(
         self,
@@ -98,16 +186,23 @@ class WecomTester:
         task_id: str = "task-1",
         selected: Mapping[str, list[str]] | None = None,
         user: str = "zhangsan",
+        app: str = DEFAULT_APP,
     ) -> Result:
-        return self.post(self.sim.card_action(key, task_id=task_id, selected=selected, user=user))
+        sim = self.simulator(app)
+        return self.post(
+            sim.card_action(key, task_id=task_id, selected=selected, user=user), app=app
+        )
 
-    def event(self, name: str, *, user: str = "zhangsan", **fields: Any) -> Result:
-        return self.post(self.sim.event(name, user=user, **fields))
+    def event(
+        self, name: str, *, user: str = "zhangsan", app: str = DEFAULT_APP, **fields: Any
+    ) -> Result:
+        return self.post(self.simulator(app).event(name, user=user, **fields), app=app)
 
     # -- waiting ---------------------------------------------------------------------------------
 
     def settle(self, key: str) -> None:
-        """Wait until the callback's handler finished and the outbox is empty."""
+        """Wait until the callback's handler (inbox key "app:dedup_key") finished and the outbox
+        is empty."""
         deadline = time.monotonic() + self.timeout
         store = self.delivery.store
         while time.monotonic() < deadline:
@@ -128,13 +223,29 @@ def wecom_handlers() -> Sequence[str] | None:
 
 
 @pytest.fixture
-def wecom(tmp_path: Path, wecom_handlers: Sequence[str] | None) -> Iterator[WecomTester]:
+def wecom_apps() -> Sequence[str]:
+    """Apps that receive callbacks in the `wecom` fixture; override it to add yours (`app=`)."""
+    return [DEFAULT_APP]
+
+
+@pytest.fixture
+def wecom(
+    tmp_path: Path, wecom_handlers: Sequence[str] | None, wecom_apps: Sequence[str]
+) -> Iterator[WecomTester]:
     """Your handlers behind a sandboxed callback endpoint, with the WeCom emulator for sends."""
-    tester = WecomTester(tmp_path, wecom_handlers)
+    tester = WecomTester(tmp_path, wecom_handlers, apps=wecom_apps)
     try:
         yield tester
     finally:
         tester.close()
 
 
-__all__ = ["Result", "WecomTester", "wecom", "wecom_handlers"]
+__all__ = [
+    "DEFAULT_APP",
+    "Result",
+    "WecomTester",
+    "receiving_apps",
+    "wecom",
+    "wecom_apps",
+    "wecom_handlers",
+]
