@@ -236,3 +236,28 @@ def test_outbox_retries_transient_failures(make: Make, sim: Simulator, emulator:
     eventually(lambda: len(emulator.messages()) == 1)
     time.sleep(0.5)
     assert [m.body["text"]["content"] for m in emulator.messages()] == ["pong"]
+
+
+def test_maintenance_forgets_callbacks_and_sent_replies_after_the_retention(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    router = Router()
+    router.add("text", "ping", lambda m, ctx: "pong", background=True)  # pushed: an outbox item
+    router.add("text", "hi", lambda m, ctx: "hello")  # passive: only the inbox record
+    c = make(router, inbox_retention_s=3600)
+    delivery = c.application.extensions["wecom.delivery"]
+    keys = []
+    for word in ("ping", "hi"):
+        fields = sim.text(word)
+        keys.append(f"hr:{parse(plaintext(fields)).dedup_key}")
+        assert post(c, sim, fields)[0] == 200
+    eventually(lambda: len(emulator.messages()) == 1)
+    reply_item = f"{keys[0]}:reply"
+    eventually(lambda: all(delivery.store.inbox_get(k).state == "done" for k in keys))
+    eventually(lambda: delivery.store.outbox_get(reply_item).state == "done")
+    time.sleep(1)  # maintenance passes at the real time keep everything
+    assert delivery.store.inbox_get(keys[1]) is not None
+    delivery.clock = lambda: time.time() + 2 * 3600  # two hours on: older than the retention
+    eventually(lambda: delivery.store.outbox_get(reply_item) is None, timeout=5)
+    assert [delivery.store.inbox_get(k) for k in keys] == [None, None]
+    assert [m.body["text"]["content"] for m in emulator.messages()] == ["pong"]
