@@ -12,10 +12,16 @@ from typing import Any
 
 import pytest
 
+from callback import Router
+from callback.app import create_app
+from callback.config import from_mapping
+from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
 from callback.errors import ConfigError, Unavailable
+from callback.simulator import Simulator
 from callback.store import open_store
 from callback.store.records import RUNNING, InboxRecord, OutboxItem
 from tests import redis_server
+from tests.conftest import AES_KEY, TOKEN, eventually
 
 
 class Clock:
@@ -208,3 +214,102 @@ def test_without_the_redis_package(monkeypatch: pytest.MonkeyPatch) -> None:
         open_store("redis://127.0.0.1:6379/0")
     code = "import sys; sys.modules['redis'] = None; import callback.app, callback.store.redis"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture
+def full_redis(
+    tmp_path: Path, emulator_server: EmulatorServer, emulator: Emulator
+) -> Iterator[tuple[Any, Callable[..., Any]]]:
+    """A private Redis as the state of an app whose send API is the emulator, and a switch that
+    fills it: `noeviction` (what docs/deploy.md asks for) with maxmemory under what it holds."""
+    import redis
+
+    apps: list[Any] = []
+    with redis_server.private_server(tmp_path) as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("maxmemory-policy", "noeviction")
+
+        def fill(full: bool) -> None:
+            used = int(admin.info("memory")["used_memory"])
+            admin.config_set("maxmemory", used // 2 if full else 0)
+
+        def make(router: Router) -> Any:
+            settings = from_mapping(
+                {
+                    "apps": {
+                        "hr": {
+                            "corp_id": DEFAULT_CORP_ID,
+                            "agent_id": 1000002,
+                            "secret": DEFAULT_SECRET,
+                            "token": TOKEN,
+                            "encoding_aes_key": AES_KEY,
+                            "api_base_url": emulator_server.url,
+                        }
+                    },
+                    "server": {"state": server.url, "lease_s": 1},
+                }
+            )
+            apps.append(create_app(settings, router=router))
+            return apps[-1].test_client()
+
+        yield fill, make
+        for app in apps:
+            app.extensions["wecom.delivery"].stop()
+            app.extensions["wecom.delivery"].store.close()
+        admin.close()
+
+
+SIM = Simulator.create(TOKEN, AES_KEY, DEFAULT_CORP_ID, agent_id=1000002)
+
+
+def post(c: Any, fields: dict[str, Any]) -> tuple[int, bytes]:
+    query, body = SIM.post(fields)  # each call re-encrypts, as WeCom's retries do
+    response = c.post("/wecom/callback/hr", query_string=query, data=body)
+    if response.status_code != 200:
+        return response.status_code, response.data
+    return 200, SIM.open_reply(response.data)
+
+
+def test_a_full_redis_refuses_the_claim_with_503_and_the_retry_is_handled(
+    full_redis: tuple[Any, Callable[..., Any]],
+) -> None:
+    fill, make = full_redis
+    runs: list[str] = []
+    router = Router()
+    router.add("text", "hi", lambda m, ctx: runs.append(m.msg_id) or "hello")
+    c = make(router)
+    fields = SIM.text("hi")
+    fill(True)
+    status, body = post(c, fields)
+    assert status == 503 and b"maxmemory" in body and runs == []  # nothing ran, nothing stored
+    fill(False)
+    status, reply = post(c, fields)  # WeCom's retry
+    assert status == 200 and b"hello" in reply and len(runs) == 1
+
+
+def test_redis_full_between_claim_and_outcome_loses_no_reply(
+    full_redis: tuple[Any, Callable[..., Any]], emulator: Emulator
+) -> None:
+    """The claim is stored, the handler runs, then the outcome cannot be: WeCom gets a 503, its
+    retry an empty 200 (the record is running), and once the lease runs out the handler runs
+    again and its reply is pushed, once. At least once for the handler, once for the member."""
+    fill, make = full_redis
+    runs: list[str] = []
+    router = Router()
+
+    @router.text("hi")
+    def hi(message, ctx):  # type: ignore[no-untyped-def]
+        runs.append(message.msg_id)
+        if len(runs) == 1:
+            fill(True)  # Redis fills up while the first run works
+        return "hello"
+
+    c = make(router)
+    fields = SIM.text("hi")
+    assert post(c, fields)[0] == 503 and len(runs) == 1
+    fill(False)
+    assert post(c, fields) == (200, b"")  # WeCom's retry: still running under our lease
+    eventually(lambda: len(emulator.messages()) == 1)
+    time.sleep(1.5)
+    assert [m.body["text"]["content"] for m in emulator.messages()] == ["hello"]
+    assert len(runs) == 2 and runs[0] == runs[1]
