@@ -1,4 +1,5 @@
-"""RedisStore beyond the shared contract: several hosts, dead owners, outages, configuration."""
+"""RedisStore beyond the shared contract: several hosts, dead owners, outages, a full Redis,
+configuration."""
 
 from __future__ import annotations
 
@@ -246,7 +247,7 @@ def full_redis(
                             "api_base_url": emulator_server.url,
                         }
                     },
-                    "server": {"state": server.url, "lease_s": 1},
+                    "server": {"state": server.url, "lease_s": 2},
                 }
             )
             apps.append(create_app(settings, router=router))
