@@ -6,27 +6,21 @@ of a running one an empty 200. A route runs within `reply_budget_ms`: in time, i
 passive; late, WeCom gets an empty 200 and the reply is pushed through the outbox when ready.
 `background=True` routes answer at once and run on worker threads. A maintenance thread renews
 the leases of running handlers, re-runs callbacks whose process died (their lease expired),
-delivers the outbox and forgets old records.
+delivers the outbox and forgets old records. The threads are `workers`'; the wait for the
+budget is `budget`'s; this module decides what runs, and records what came of it.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
-import socket
-import threading
 import time
 import uuid
-import weakref
-from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from callback import messages
+from callback import budget, messages
 from callback.client import SendResult, WecomClient
 from callback.config import Settings
 from callback.context import CallbackLog, Context
@@ -38,6 +32,7 @@ from callback.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply
 from callback.router import Match, Route
 from callback.store import Store
 from callback.store.records import DONE, RUNNING, InboxRecord
+from callback.workers import Workers
 
 log = logging.getLogger("wecom.delivery")
 Resolver = Callable[[Message, str], "tuple[Route, Match] | None"]
@@ -68,18 +63,6 @@ class _CallbackSender:
         return self.outbox.send(f"{self.key}:send:{next(self.count)}", app, message, to, **options)
 
 
-class _Slot:
-    """Hand-over between the request thread (waiting out the budget) and the handler thread."""
-
-    __slots__ = ("done", "event", "late", "lock", "reply")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.event = threading.Event()
-        self.done = self.late = False
-        self.reply: Reply | None = None
-
-
 class Delivery:
     """Runs routes for the receiver under the guarantees in the module docstring."""
 
@@ -97,7 +80,6 @@ class Delivery:
         self.budget_s = server.reply_budget_ms / 1000
         self.lease_s = float(server.lease_s)
         self.retention_s = float(server.inbox_retention_s)
-        self.threads = server.worker_threads
         self.corp_ids = {name: app.corp_id for name, app in settings.apps.items()}
         self.store = store
         self.resolve = resolve
@@ -106,42 +88,30 @@ class Delivery:
         kick = queue.deliver if queue is not None else None
         self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock, kick=kick)
         self.metrics = client.metrics
-        self.owner = ""
-        self._pid = 0
-        self._held: Counter[str] = Counter()  # inbox keys our handlers are running
-        self._held_lock = threading.Lock()
-        self.stopped = threading.Event()
+        self.workers = Workers(server.worker_threads, self.maintain)
 
     # -- threads ---------------------------------------------------------------------------------
 
+    @property
+    def owner(self) -> str:
+        """This process's name in the store (set when its threads start)."""
+        return self.workers.owner
+
     def start(self) -> None:
         """Start this process's worker threads (again after a fork); cheap when running."""
-        if self._pid == os.getpid():
-            return
-        with self._held_lock:
-            if self._pid == os.getpid():
-                return
-            self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            self.handlers = ThreadPoolExecutor(self.threads, thread_name_prefix="wecom-handler")
-            self.senders = ThreadPoolExecutor(2, thread_name_prefix="wecom-outbox")
-            self._held.clear()
-            self._pid = os.getpid()
-            args = (weakref.ref(self), self.stopped)
-            threading.Thread(
-                target=_maintain, args=args, name="wecom-maintenance", daemon=True
-            ).start()
+        self.workers.start()
 
     def health(self) -> str:
         """'ok' when this process's workers run (the maintenance thread beats)."""
-        if self._pid != os.getpid():
+        if not self.workers.running_here:
             return "worker threads not started in this process"
-        if self.stopped.is_set():
+        if self.workers.stopped.is_set():
             return "stopped"
         return self.queue.health() if self.queue is not None else "ok"
 
     def stop(self) -> None:
         """Stop the maintenance thread (handlers already running finish)."""
-        self.stopped.set()
+        self.workers.stop()
 
     # -- the request path ------------------------------------------------------------------------
 
@@ -176,28 +146,19 @@ class Delivery:
     def _within_budget(
         self, record: InboxRecord, message: Message, route: Route, match: Match
     ) -> bytes | None:
-        slot = _Slot()
-
-        def job() -> None:
-            reply = self.invoke(record, message, route, match)
-            with slot.lock:
-                slot.reply, slot.done = reply, True
-                late = slot.late
-            slot.event.set()
-            if late:
-                self._finish(record, message, reply, push=True)
-
-        self._submit(record.key, job)
-        if not slot.event.wait(self.budget_s):
-            with slot.lock:
-                if not slot.done:
-                    slot.late = True
-                    log.warning(
-                        "handler %s over the %.1f s budget app=%s key=%s; its reply will be pushed",
-                        route.name, self.budget_s, record.app, record.key,
-                    )  # fmt: skip
-                    return None
-        return self._finish(record, message, slot.reply, push=False)
+        in_time, reply = budget.within(
+            self.budget_s,
+            lambda: self.invoke(record, message, route, match),
+            lambda job: self.workers.submit(record.key, job),
+            lambda late: self._finish(record, message, late, push=True),
+        )
+        if not in_time:
+            log.warning(
+                "handler %s over the %.1f s budget app=%s key=%s; its reply will be pushed",
+                route.name, self.budget_s, record.app, record.key,
+            )  # fmt: skip
+            return None
+        return self._finish(record, message, reply, push=False)
 
     def _spawn(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
         if self.queue is not None:  # hand the claim to the queue; a worker takes it over
@@ -209,39 +170,7 @@ class Delivery:
         def job() -> None:
             self._finish(record, message, self.invoke(record, message, route, match), push=True)
 
-        self._submit(record.key, job)
-
-    def _hold(self, key: str) -> None:
-        """From now on the maintenance thread renews `key`'s lease (a heartbeat)."""
-        with self._held_lock:
-            self._held[key] += 1
-
-    def _release(self, key: str) -> None:
-        with self._held_lock:
-            self._held[key] -= 1
-            if self._held[key] <= 0:
-                del self._held[key]
-
-    @contextmanager
-    def _holding(self, key: str) -> Iterator[None]:
-        self._hold(key)
-        try:
-            yield
-        finally:
-            self._release(key)
-
-    def _submit(self, key: str, job: Callable[[], None]) -> None:
-        self._hold(key)  # from the submission: a job waiting for a thread keeps its lease too
-
-        def run() -> None:
-            try:
-                job()
-            except Exception:  # the store failing under us: recovery will run it again
-                log.exception("delivery of %s failed; it will be recovered", key)
-            finally:
-                self._release(key)
-
-        self.handlers.submit(run)
+        self.workers.submit(record.key, job)
 
     def run_queued(self, key: str, token: str) -> float | None:
         """A queue worker's part: take the record over from `token` and run it here, pushing
@@ -267,7 +196,7 @@ class Delivery:
             self.store.inbox_finish(key, self.owner, None, pushed=False)
             return None
         found = self.resolve(message, record.app)
-        with self._holding(key):
+        with self.workers.holding(key):
             reply = self.invoke(record, message, *found) if found is not None else None
             self._finish(record, message, reply, push=True)
         return None
@@ -317,8 +246,7 @@ class Delivery:
         """One maintenance pass: heartbeats, recovery, outbox, purge (each on its own period)."""
         now = self.clock()
         if now - last.get("renew", 0) >= self.lease_s / 3:
-            with self._held_lock:
-                keys = list(self._held)
+            keys = self.workers.held()
             if keys:
                 self.store.inbox_renew(keys, self.owner, self.lease_s)
             last["renew"] = now
@@ -328,7 +256,7 @@ class Delivery:
             self.recover()
             last["recover"] = now
         for item in self.outbox.due():
-            self.senders.submit(self.outbox.attempt, item)
+            self.workers.send(self.outbox.attempt, item)
         if now - last.get("purge", 0) >= 3600:
             self.store.inbox_purge(now - self.retention_s)
             self.store.outbox_purge(now - self.retention_s)
@@ -352,17 +280,3 @@ class Delivery:
             log.warning("recovering callback %s (attempt %d)", record.key, record.attempts)
             self._spawn(record, message, *found)
         return len(records)
-
-
-def _maintain(ref: weakref.ref[Delivery], stopped: threading.Event) -> None:
-    """The maintenance loop; it ends when the Delivery is stopped or garbage-collected."""
-    last: dict[str, float] = {}
-    while not stopped.wait(0.5):
-        delivery = ref()
-        if delivery is None or delivery._pid != os.getpid():
-            return
-        try:
-            delivery.maintain(last)
-        except Exception:
-            log.exception("maintenance pass failed; retrying")
-        del delivery

@@ -1,0 +1,125 @@
+"""One server process's worker threads, and the inbox leases their handlers hold.
+
+gunicorn forks its workers after `create_app()`, and threads do not survive a fork, so the
+threads start on first use in each process (`start`, cheap once running), each process with its
+own owner id for the store. A handler's key is "held" from the moment its job is submitted
+until the job ends; a maintenance thread calls `tick` twice a second, and delivery renews the
+held keys' leases there, so that a callback is recovered elsewhere only when its process died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+log = logging.getLogger("wecom.delivery")
+
+Tick = Callable[[dict[str, float]], None]
+
+
+class Workers:
+    """Handler threads, outbox sender threads and the maintenance thread of this process."""
+
+    def __init__(self, threads: int, tick: Tick) -> None:
+        self.threads = threads
+        self.tick = tick  # one maintenance pass; its argument keeps state between passes
+        self.owner = ""  # this process's name in the store: host, pid and a random part
+        self.stopped = threading.Event()
+        self._pid = 0
+        self._held: Counter[str] = Counter()  # inbox keys our handlers are running
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start this process's threads (again after a fork); cheap when running."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self.handlers = ThreadPoolExecutor(self.threads, thread_name_prefix="wecom-handler")
+            self.senders = ThreadPoolExecutor(2, thread_name_prefix="wecom-outbox")
+            self._held.clear()
+            self._pid = os.getpid()
+            args = (weakref.ref(self), self.stopped)
+            threading.Thread(target=_loop, args=args, name="wecom-maintenance", daemon=True).start()
+
+    @property
+    def running_here(self) -> bool:
+        """True once started in this process."""
+        return self._pid == os.getpid()
+
+    def stop(self) -> None:
+        """Stop the maintenance thread (handlers already running finish)."""
+        self.stopped.set()
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    def hold(self, key: str) -> None:
+        """From now on `held()` lists `key`, so its lease is renewed (a heartbeat)."""
+        with self._lock:
+            self._held[key] += 1
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._held[key] -= 1
+            if self._held[key] <= 0:
+                del self._held[key]
+
+    @contextmanager
+    def holding(self, key: str) -> Iterator[None]:
+        self.hold(key)
+        try:
+            yield
+        finally:
+            self.release(key)
+
+    def held(self) -> list[str]:
+        """The keys whose handlers run (or wait for a thread) in this process."""
+        with self._lock:
+            return list(self._held)
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def submit(self, key: str, job: Callable[[], None]) -> None:
+        """Run `job` for inbox `key` on a handler thread, holding the key's lease from now (a job
+        waiting for a thread keeps its lease too). A job that fails because the store failed
+        under it is logged; its callback is recovered once its lease runs out."""
+        self.hold(key)
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("delivery of %s failed; it will be recovered", key)
+            finally:
+                self.release(key)
+
+        self.handlers.submit(run)
+
+    def send(self, job: Callable[..., Any], *args: Any) -> None:
+        """Run an outbox job on a sender thread."""
+        self.senders.submit(job, *args)
+
+
+def _loop(ref: weakref.ref[Workers], stopped: threading.Event) -> None:
+    """The maintenance loop; it ends when stopped, or when the Workers are garbage-collected."""
+    last: dict[str, float] = {}
+    while not stopped.wait(0.5):
+        workers = ref()
+        if workers is None or workers._pid != os.getpid():
+            return
+        try:
+            workers.tick(last)
+        except Exception:
+            log.exception("maintenance pass failed; retrying")
+        del workers
