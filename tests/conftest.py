@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from callback.config import Settings, from_mapping
-from callback.emulator import Emulator, EmulatorServer
+from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
 from callback.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,13 @@ def app_table(**overrides: object) -> dict[str, object]:
     }
     table.update(overrides)
     return table
+
+
+def emulator_settings(api_url: str, **server: object) -> Settings:
+    """The app `hr` as the emulator knows it (its default corp id and secret), sending to
+    `api_url`; `server` is the [server] table."""
+    hr = app_table(corp_id=DEFAULT_CORP_ID, secret=DEFAULT_SECRET, api_base_url=api_url)
+    return from_mapping({"apps": {"hr": hr}, "server": server})
 
 
 def make_settings(**server: object) -> Settings:

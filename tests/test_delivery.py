@@ -16,14 +16,13 @@ from flask.testing import FlaskClient
 from callback import Router, UpdateButtonReply
 from callback.app import create_app
 from callback.client import RetryPolicy
-from callback.config import from_mapping
-from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
+from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.messages import parse
 from callback.outbound import TemplateCard, Text
 from callback.outbox import OutboxPolicy
 from callback.simulator import Simulator, plaintext
 from callback.store.records import InboxRecord
-from tests.conftest import AES_KEY, TOKEN, eventually
+from tests.conftest import AES_KEY, TOKEN, emulator_settings, eventually
 
 URL = "/wecom/callback/hr"
 
@@ -39,21 +38,8 @@ Make = Callable[..., FlaskClient]
 @pytest.fixture
 def make(emulator_server: EmulatorServer, tmp_path: Path) -> Make:
     def build(router: Router, **server_settings: Any) -> FlaskClient:
-        settings = from_mapping(
-            {
-                "apps": {
-                    "hr": {
-                        "corp_id": DEFAULT_CORP_ID,
-                        "agent_id": 1000002,
-                        "secret": DEFAULT_SECRET,
-                        "token": TOKEN,
-                        "encoding_aes_key": AES_KEY,
-                        "api_base_url": emulator_server.url,
-                    }
-                },
-                "server": {"state": f"sqlite:///{tmp_path / 'state.db'}"} | server_settings,
-            }
-        )
+        state = f"sqlite:///{tmp_path / 'state.db'}"
+        settings = emulator_settings(emulator_server.url, state=state, **server_settings)
         return create_app(settings, router=router).test_client()
 
     return build

@@ -15,14 +15,13 @@ import pytest
 
 from callback import Router
 from callback.app import create_app
-from callback.config import from_mapping
-from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
+from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.errors import ConfigError, Unavailable
 from callback.simulator import Simulator
 from callback.store import open_store
 from callback.store.records import RUNNING, InboxRecord, OutboxItem
 from tests import redis_server
-from tests.conftest import AES_KEY, TOKEN, eventually
+from tests.conftest import AES_KEY, TOKEN, emulator_settings, eventually
 
 
 class Clock:
@@ -235,21 +234,7 @@ def full_redis(
             admin.config_set("maxmemory", used // 2 if full else 0)
 
         def make(router: Router) -> Any:
-            settings = from_mapping(
-                {
-                    "apps": {
-                        "hr": {
-                            "corp_id": DEFAULT_CORP_ID,
-                            "agent_id": 1000002,
-                            "secret": DEFAULT_SECRET,
-                            "token": TOKEN,
-                            "encoding_aes_key": AES_KEY,
-                            "api_base_url": emulator_server.url,
-                        }
-                    },
-                    "server": {"state": server.url, "lease_s": 2},
-                }
-            )
+            settings = emulator_settings(emulator_server.url, state=server.url, lease_s=2)
             apps.append(create_app(settings, router=router))
             return apps[-1].test_client()
 
