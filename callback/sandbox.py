@@ -31,6 +31,11 @@ def _random(n: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
+def app_secrets() -> dict[str, str]:
+    """A new application's secret, token and EncodingAESKey, in the lengths WeCom gives them."""
+    return {"secret": _random(43), "token": _random(32), "encoding_aes_key": _random(43)}
+
+
 def directory(env: Mapping[str, str]) -> Path:
     """Where the sandbox keeps its files: $WECOM_SANDBOX_DIR, else the current directory."""
     return Path(env.get("WECOM_SANDBOX_DIR", "."))
@@ -47,10 +52,8 @@ def credentials(env: Mapping[str, str]) -> dict[str, str]:
         pass
     creds = {
         "corp_id": "wwsandbox" + _random(9).lower(),
-        "secret": _random(43),
+        **app_secrets(),
         "notices_secret": _random(43),
-        "token": _random(32),
-        "encoding_aes_key": _random(43),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

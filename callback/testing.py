@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,10 +89,8 @@ def receiving_apps(settings: Settings, names: Sequence[str], emulator: Emulator)
         name: {
             "corp_id": corp.corp_id,
             "agent_id": next(agent_ids),
-            "secret": secrets.token_hex(22)[:43],
-            "token": secrets.token_hex(16),
-            "encoding_aes_key": secrets.token_hex(22)[:43],
             "api_base_url": corp.api_base_url,
+            **sandbox.app_secrets(),
         }
         for name in wanted
         if name not in kept
