@@ -142,14 +142,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class EmulatorProcess:
-    """`python -m callback.emulator --bind 127.0.0.1:PORT --quiet` in its own process (its own
-    GIL), driven through its /_emulator/ control API."""
+    """`python -m callback.devtools.emulator --bind 127.0.0.1:PORT --quiet` in its own process
+    (its own GIL), driven through its /_emulator/ control API."""
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "emulator.log"
-        command = [sys.executable, "-m", "callback.emulator", "--quiet"]
+        command = [sys.executable, "-m", "callback.devtools.emulator", "--quiet"]
         command += ["--bind", f"127.0.0.1:{self.port}"]
         self.proc = spawn(command, self.log, cwd=ROOT, env=child_env())
         try:

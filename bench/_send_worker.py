@@ -22,9 +22,9 @@ import threading
 import time
 from typing import Any
 
-from callback.client import WecomClient
 from callback.config import from_mapping
 from callback.outbound import Text
+from callback.outbound.client import WecomClient
 from callback.store import open_store
 
 APP = "bench"

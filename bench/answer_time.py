@@ -16,8 +16,8 @@ written into the temp dir and put on PYTHONPATH:
 Scenarios, each on a fresh server and state file, the emulator reset:
 
 1. `slow`: the handler sleeps --sleep (10 s). --callbacks distinct callbacks (own MsgId, own
-   user, fresh timestamp, built with callback.simulator.Simulator) one at a time, then as many
-   again from --concurrency concurrent clients. Every answer must be an empty 200. Then the
+   user, fresh timestamp, built with callback.devtools.simulator.Simulator) one at a time, then
+   as many again from --concurrency concurrent clients. Every answer must be an empty 200. Then the
    inbox (the SQLite state file) is read: every answered callback must already be claimed.
 2. `control`: the same with a handler that sleeps --control-sleep (0.1 s); then every reply
    must reach the emulator. Slow and control alternate for --rounds (2).
@@ -57,8 +57,8 @@ import _common as common
 
 sys.path.insert(0, str(common.ROOT))
 
-from callback.emulator import DEFAULT_AGENT_ID, DEFAULT_CORP_ID, DEFAULT_SECRET
-from callback.simulator import Simulator
+from callback.devtools.emulator import DEFAULT_AGENT_ID, DEFAULT_CORP_ID, DEFAULT_SECRET
+from callback.devtools.simulator import Simulator
 from callback.store import open_store
 
 APP = "bench"

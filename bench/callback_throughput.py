@@ -5,9 +5,10 @@
 Each target runs as `gunicorn -w 2 -k sync` (access logs off) on a free 127.0.0.1 port, one
 after the other, bare -> ours -> wechatpy, repeated for --rounds. Before each run a fresh pool of
 distinct, encrypted and signed callbacks (1/3 text, 1/3 menu click, 1/3 template_card_event) is
-generated with callback.simulator, so every timestamp is seconds old; wrk replays the pool through
-bench/replay.lua, each request once, at a fixed concurrency. A sample of fresh requests is checked
-first (status 200 and a decryptable, correct passive reply), and wrk counts non-200 answers.
+generated with callback.devtools.simulator, so every timestamp is seconds old; wrk replays the
+pool through bench/replay.lua, each request once, at a fixed concurrency. A sample of fresh
+requests is checked first (status 200 and a decryptable, correct passive reply), and wrk counts
+non-200 answers.
 
 Prints a markdown table (median req/s, p50, p99 per target; ours/bare and ours/wechatpy) and
 writes it to bench/out/latest.md.
@@ -43,8 +44,8 @@ BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 sys.path.insert(0, str(ROOT))
 
-from callback import xmlcodec  # noqa: E402
-from callback.simulator import Simulator  # noqa: E402
+from callback.devtools.simulator import Simulator  # noqa: E402
+from callback.inbound import xmlcodec  # noqa: E402
 from handlers.menu import MENU_TEXTS  # noqa: E402
 
 APP_NAME = "bench"

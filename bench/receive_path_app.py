@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from callback.app import create_app
-from callback.messages import Message
+from callback.inbound.messages import Message
 from callback.router import Match, Route
 from callback.store.records import InboxRecord
 

@@ -73,7 +73,7 @@ from callback_throughput import (
     write_pool,
 )
 
-from callback.simulator import Simulator
+from callback.devtools.simulator import Simulator
 
 OTHER_BENCHMARKS = r"bench/(callback_throughput|send_throughput|answer_time|scaleout_throughput)"
 REDIS_PREFIX = "wecom:"  # RedisStore's default key prefix

@@ -2,7 +2,7 @@
 
     python bench/send_throughput.py [--messages 1500] [--threads 8] [--processes 4] [--rounds 3]
 
-The emulator (`python -m callback.emulator --quiet`) runs in its own process on a free
+The emulator (`python -m callback.devtools.emulator --quiet`) runs in its own process on a free
 127.0.0.1 port. Each run starts 1 or --processes sending processes (bench/_send_worker.py), each
 with its own WecomClient on one shared state store, and --threads threads per process; all are
 released at once and send --messages text messages between them, every one to a distinct user
@@ -40,7 +40,7 @@ import _common as common
 
 sys.path.insert(0, str(common.ROOT))
 
-from callback.emulator import DEFAULT_AGENT_ID, DEFAULT_CORP_ID, DEFAULT_SECRET
+from callback.devtools.emulator import DEFAULT_AGENT_ID, DEFAULT_CORP_ID, DEFAULT_SECRET
 from callback.store import open_store
 
 WORKER = common.BENCH / "_send_worker.py"

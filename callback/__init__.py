@@ -1,7 +1,7 @@
 """wecom-callback: WeCom callbacks verified, decrypted, parsed and routed to handlers."""
 
 from callback.context import Context
-from callback.replies import (
+from callback.inbound.replies import (
     Article,
     ImageReply,
     NewsReply,

@@ -10,13 +10,14 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask, Response
 
-from callback import config, endpoint, loader
-from callback.client import WecomClient
+from callback import config, loader
 from callback.config import Settings
 from callback.delivery import Delivery
 from callback.errors import WecomError
+from callback.inbound import endpoint
+from callback.inbound.receiver import Receiver
 from callback.metrics import Metrics
-from callback.receiver import Receiver
+from callback.outbound.client import WecomClient
 from callback.router import Router
 from callback.store import Store, open_store
 
@@ -26,7 +27,7 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     env = os.environ if env is None else env
     found = config.find_config(path, env)
     if found is None:
-        from callback import sandbox  # only when there is no config at all
+        from callback.devtools import sandbox  # only when there is no config at all
 
         return sandbox.settings(env)
     return config.load(found, env)
@@ -47,7 +48,7 @@ def create_app(
     client = WecomClient(settings.apps, store, metrics=metrics)
     queue = None
     if settings.server.queue == "celery":
-        from callback.tasks import CeleryQueue, make_celery  # the optional extra
+        from callback.delivery.tasks import CeleryQueue, make_celery  # the optional extra
 
         queue = CeleryQueue(make_celery(settings))
     receiver = Receiver(settings, router, clock=clock, client=client, store=store, queue=queue)

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from callback.errors import ConfigError
-from callback.messages import Message
+from callback.inbound.messages import Message
 from callback.router import Match
 
 if TYPE_CHECKING:
-    from callback.client import SendResult
     from callback.outbound import Message as Outbound
     from callback.outbound import Recipients
+    from callback.outbound.client import SendResult
 
 
 class Sender(Protocol):

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from callback.messages import Event, Message, TemplateCardMenuEvent, TextMessage
+from callback.inbound.messages import Event, Message, TemplateCardMenuEvent, TextMessage
 
 if TYPE_CHECKING:
     from callback.context import Context
-    from callback.replies import Reply
+    from callback.inbound.replies import Reply
 
 Handler = Callable[[Any, "Context"], "str | Reply | None"]
 H = TypeVar("H", bound=Handler)

@@ -11,9 +11,9 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from callback import sandbox
 from callback.app import create_app, load_settings
 from callback.config import Settings
+from callback.devtools import sandbox
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

@@ -13,7 +13,7 @@ import re
 import time
 
 from callback import Context, Router
-from callback.messages import TextMessage
+from callback.inbound.messages import TextMessage
 
 router = Router("assistant")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callback import Context, Router, UpdateButtonReply
-from callback.messages import TemplateCardEvent
+from callback.inbound.messages import TemplateCardEvent
 
 router = Router("cards")
 

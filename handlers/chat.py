@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from callback import Context, Router
-from callback.messages import TextMessage
+from callback.inbound.messages import TextMessage
 
 router = Router("chat")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callback import Context, Router
-from callback.messages import Message, TextMessage
+from callback.inbound.messages import Message, TextMessage
 
 router = Router("fallback")
 

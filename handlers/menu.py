@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callback import Context, Router
-from callback.messages import Event
+from callback.inbound.messages import Event
 from callback.outbound import MiniProgramNotice
 
 # The send-only mini-program application of config.toml (miniprogram_notice must be sent with its

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from callback.config import Settings, from_mapping
-from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
-from callback.simulator import Simulator
+from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
+from callback.devtools.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_VECTORS = Path(__file__).parent / "data" / "crypto_vectors.json"

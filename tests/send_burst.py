@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 
-from callback.client import WecomClient
 from callback.config import from_mapping
 from callback.outbound import Text
+from callback.outbound.client import WecomClient
 from callback.store import open_store
 
 
@@ -51,7 +51,7 @@ def main(
 
 def burst(api_url: str, state: str, processes: int, threads: int) -> None:
     """Run the burst against the default emulator app; fail if any sender failed."""
-    from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET
+    from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET
 
     at = time.time() + 1.5  # every process starts sending at the same instant
     args = [api_url, DEFAULT_CORP_ID, "1000002", DEFAULT_SECRET, state, str(threads), str(at)]

@@ -26,8 +26,8 @@ from flask.testing import FlaskClient
 
 from callback.app import create_app
 from callback.config import Settings, from_mapping
+from callback.devtools.simulator import Simulator
 from callback.router import Router
-from callback.simulator import Simulator
 
 TOKEN = "Tok3nUnderTest42"
 AES_KEY = "Zq8Xy1Wv2Ut3Sr4Qp5On6Ml7Kj8Ih9Gf0Ed1Cb2Aa3x"
@@ -77,7 +77,7 @@ def settings() -> Settings:
     )
 
 
-# -- building requests, independently of callback.crypto --------------------------------------
+# -- building requests, independently of callback.inbound.crypto -----------------------------------
 
 
 def sign(encrypted: str, timestamp: str = str(NOW), nonce: str = NONCE, token: str = TOKEN) -> str:

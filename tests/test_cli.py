@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from callback.cli import main
-from callback.emulator import (
+from callback.devtools.emulator import (
     DEFAULT_CORP_ID,
     DEFAULT_MINIPROGRAM_APPID,
     DEFAULT_MINIPROGRAM_SECRET,

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from callback.client import RetryPolicy, SendResult, WecomClient
 from callback.config import AppSettings, from_mapping
-from callback.emulator import (
+from callback.devtools.emulator import (
     DEFAULT_CORP_ID,
     DEFAULT_MINIPROGRAM_APPID,
     DEFAULT_MINIPROGRAM_SECRET,
@@ -26,6 +25,7 @@ from callback.outbound import (
     Text,
     UpdateTemplateCard,
 )
+from callback.outbound.client import RetryPolicy, SendResult, WecomClient
 from callback.store import MemoryStore, SqliteStore
 from tests.send_burst import burst
 

@@ -10,10 +10,10 @@ import pytest
 import xmltodict
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from callback import envelope
-from callback.crypto import BLOCK, MsgCrypto, aes_key, signature
 from callback.errors import BadRequest, ConfigError, ReceiveIdError, SignatureError
-from callback.messages import parse
+from callback.inbound import envelope
+from callback.inbound.crypto import BLOCK, MsgCrypto, aes_key, signature
+from callback.inbound.messages import parse
 from tests.conftest import AES_KEY, CORP_ID, TOKEN
 
 

@@ -15,12 +15,12 @@ from flask.testing import FlaskClient
 
 from callback import Router, UpdateButtonReply
 from callback.app import create_app
-from callback.client import RetryPolicy
-from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
-from callback.messages import parse
+from callback.delivery.outbox import OutboxPolicy
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
+from callback.devtools.simulator import Simulator, plaintext
+from callback.inbound.messages import parse
 from callback.outbound import TemplateCard, Text
-from callback.outbox import OutboxPolicy
-from callback.simulator import Simulator, plaintext
+from callback.outbound.client import RetryPolicy
 from callback.store.records import InboxRecord
 from tests.conftest import AES_KEY, TOKEN, emulator_settings, eventually
 

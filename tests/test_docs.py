@@ -13,8 +13,8 @@ import pytest
 
 import callback
 import callback.outbound
-from callback import messages
 from callback.config import AppSettings, ServerSettings
+from callback.inbound import messages
 from callback.router import Router
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callback.testing import Result, WecomTester
+from callback.devtools.testing import Result, WecomTester
 
 
 def text_of(result: Result) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import requests
 
-from callback.messages import TextMessage, parse
-from callback.simulator import Simulator
+from callback.devtools.simulator import Simulator
+from callback.inbound.messages import TextMessage, parse
 from tests.conftest import AES_KEY, CORP_ID, TOKEN
 
 CONFIG = """

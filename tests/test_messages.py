@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from callback import messages, xmlcodec
 from callback.errors import BadRequest
-from callback.messages import (
+from callback.inbound import messages, xmlcodec
+from callback.inbound.messages import (
     ApprovalChangeEvent,
     BatchJobResultEvent,
     CalendarEvent,

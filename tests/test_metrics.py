@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from callback import Router
 from callback.app import create_app
-from callback.simulator import Simulator
+from callback.devtools.simulator import Simulator
 from tests.conftest import make_settings
 
 

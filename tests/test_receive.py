@@ -23,8 +23,8 @@ from callback import (
 )
 from callback.app import create_app
 from callback.config import from_mapping
-from callback.messages import parse
-from callback.simulator import Simulator
+from callback.devtools.simulator import Simulator
+from callback.inbound.messages import parse
 from tests.conftest import CORP_ID, make_settings
 
 URL = "/wecom/callback/hr"
@@ -127,7 +127,7 @@ def test_passive_replies_swap_roles_and_render(
     router.add("default", None, lambda m, ctx: result)
     status, plain = post(client(router), sim, sim.text("x", user="lisi"))
     assert status == 200
-    from callback import xmlcodec
+    from callback.inbound import xmlcodec
 
     fields = xmlcodec.parse(plain)["xml"]
     assert fields["ToUserName"] == "lisi" and fields["FromUserName"] == CORP_ID

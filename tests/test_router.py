@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from callback import Router, loader
+from callback.devtools.simulator import Simulator
 from callback.errors import ConfigError
-from callback.messages import from_fields
-from callback.simulator import Simulator
+from callback.inbound.messages import from_fields
 
 
 def resolve(router: Router, fields: dict[str, object], app: str = "hr") -> tuple[str, object]:

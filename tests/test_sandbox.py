@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from callback.cli import doctor, parser
-from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from tests.conftest import free_port, wait_http
 
 WECOM = shutil.which("wecom") or "wecom"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
-from callback.simulator import Simulator
+from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
+from callback.devtools.simulator import Simulator
 from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
 from tests.redis_server import RedisServer, binary, need_package
 from tests.send_burst import burst

@@ -15,9 +15,9 @@ import pytest
 
 from callback import Router
 from callback.app import create_app
-from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
+from callback.devtools.simulator import Simulator
 from callback.errors import ConfigError, Unavailable
-from callback.simulator import Simulator
 from callback.store import open_store
 from callback.store.records import RUNNING, InboxRecord, OutboxItem
 from tests import redis_server

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callback.testing import WecomTester
+from callback.devtools.testing import WecomTester
 
 HANDLERS = """\
 import time

@@ -9,8 +9,8 @@ import pytest
 
 from callback.config import AppSettings
 from callback.errors import WecomError
+from callback.outbound.tokens import TokenCache, TokenPolicy
 from callback.store import MemoryStore
-from callback.tokens import TokenCache, TokenPolicy
 
 APP = AppSettings(name="hr", corp_id="ww1", agent_id=1, secret="s3cret")
 

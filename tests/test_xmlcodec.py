@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from callback import xmlcodec
 from callback.errors import BadRequest
+from callback.inbound import xmlcodec
 
 SAMPLES = sorted((Path(__file__).parent / "samples" / "xml").glob("*.xml"))
 EXTRA = [

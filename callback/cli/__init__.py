@@ -29,7 +29,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from callback.emulator import main as emulator_main
+    from callback.devtools.emulator import main as emulator_main
 
     return emulator_main(["--bind", args.bind])
 

@@ -13,9 +13,9 @@ import requests
 
 from callback.app import load_settings
 from callback.config import AppSettings, Settings
+from callback.devtools.simulator import Simulator
 from callback.errcodes import hint
 from callback.errors import WecomError
-from callback.simulator import Simulator
 from callback.store import open_store
 
 Check = tuple[bool, str]  # (passed, the line to print)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from callback.app import load_settings
-from callback.client import SendResult, WecomClient
 from callback.errors import WecomError
 from callback.outbound import (
     Markdown,
@@ -21,6 +20,7 @@ from callback.outbound import (
     TextCard,
     build_send_bodies,
 )
+from callback.outbound.client import SendResult, WecomClient
 from callback.store import open_store
 
 

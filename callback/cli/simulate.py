@@ -16,11 +16,11 @@ from typing import Any
 
 import requests
 
-from callback import sandbox
 from callback.app import load_settings
+from callback.devtools import sandbox
+from callback.devtools.simulator import Simulator
 from callback.errors import WecomError
-from callback.messages import parse
-from callback.simulator import Simulator
+from callback.inbound.messages import parse
 
 
 def pairs(values: Sequence[str], what: str) -> dict[str, str]:

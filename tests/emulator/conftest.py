@@ -8,7 +8,7 @@ import pytest
 import requests
 from emulator_helpers import START, WeComApi
 
-from callback.emulator import Emulator, EmulatorServer
+from callback.devtools.emulator import Emulator, EmulatorServer
 
 
 @pytest.fixture(scope="session")

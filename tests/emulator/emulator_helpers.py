@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from callback.emulator import (
+from callback.devtools.emulator import (
     DEFAULT_CORP_ID,
     DEFAULT_MINIPROGRAM_SECRET,
     DEFAULT_SECRET,

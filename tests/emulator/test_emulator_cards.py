@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from emulator_helpers import AGENT, WeComApi, message
 
-from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorApp
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorApp
 
 URL_ACTION = {"type": 1, "url": "https://example.com"}
 SUBMIT = {"text": "提交", "key": "submit"}

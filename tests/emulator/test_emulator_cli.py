@@ -1,4 +1,4 @@
-"""`python -m callback.emulator`: argument parsing and a real foreground run."""
+"""`python -m callback.devtools.emulator`: argument parsing and a real foreground run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import pytest
 import requests
 
-from callback.emulator import DEFAULT_CORP_ID, main
-from callback.emulator.cli import parse_app, parse_bind
+from callback.devtools.emulator import DEFAULT_CORP_ID, main
+from callback.devtools.emulator.cli import parse_app, parse_bind
 
 
 def test_parse_app_and_bind() -> None:
@@ -37,7 +37,14 @@ def test_main_rejects_bad_arguments() -> None:
 
 
 def test_module_runs_in_the_foreground() -> None:
-    command = [sys.executable, "-m", "callback.emulator", "--bind", "127.0.0.1:0", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "callback.devtools.emulator",
+        "--bind",
+        "127.0.0.1:0",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

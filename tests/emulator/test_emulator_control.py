@@ -9,7 +9,7 @@ import pytest
 import requests
 from emulator_helpers import AGENT, START, WeComApi, text
 
-from callback.emulator import (
+from callback.devtools.emulator import (
     DEFAULT_CORP_ID,
     Emulator,
     EmulatorApp,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emulator_helpers import WeComApi, text
 
-from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorApp
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorApp
 
 
 def test_duplicate_check_answers_ok_without_delivering_twice(

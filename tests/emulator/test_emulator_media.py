@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from emulator_helpers import START, WeComApi, message
 
-from callback.emulator import Emulator, EmulatorApp
+from callback.devtools.emulator import Emulator, EmulatorApp
 
 
 def test_upload_answer(api: WeComApi, emulator: Emulator) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from emulator_helpers import MINI_AGENT, MINI_APPID, WeComApi
 
-from callback.emulator import DEFAULT_CORP_ID, Emulator, EmulatorApp
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorApp
 
 
 def notice(**change: Any) -> dict[str, Any]:

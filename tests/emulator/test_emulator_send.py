@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from emulator_helpers import AGENT, MINI_APPID, WeComApi, message, text
 
-from callback.emulator import Emulator, EmulatorApp
+from callback.devtools.emulator import Emulator, EmulatorApp
 
 
 def test_text_is_accepted_and_recorded(api: WeComApi, emulator: Emulator) -> None:

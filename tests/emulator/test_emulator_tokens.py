@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from emulator_helpers import AGENT, MINI_AGENT, WeComApi, text
 
-from callback.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorApp
+from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorApp
 
 
 def test_gettoken_issues_an_opaque_token_for_7200_seconds(

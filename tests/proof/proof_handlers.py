@@ -7,7 +7,7 @@ import re
 import time
 
 from callback import Context, Router
-from callback.messages import ChangeContactEvent, TextMessage
+from callback.inbound.messages import ChangeContactEvent, TextMessage
 
 router = Router("proof")
 

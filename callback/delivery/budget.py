@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from callback.replies import Reply
+from callback.inbound.replies import Reply
 
 Call = Callable[[], "Reply | None"]
 Late = Callable[["Reply | None"], object]  # its result is ignored

@@ -6,9 +6,9 @@ import json
 import random
 from dataclasses import dataclass
 
-from callback import xmlcodec
-from callback.crypto import MsgCrypto
 from callback.errors import BadRequest
+from callback.inbound import xmlcodec
+from callback.inbound.crypto import MsgCrypto
 
 
 @dataclass(frozen=True, slots=True)

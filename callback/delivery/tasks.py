@@ -17,11 +17,11 @@ from typing import Any
 from celery import Celery, signals
 
 from callback import loader
-from callback.client import WecomClient
 from callback.config import Settings
 from callback.delivery import Delivery
 from callback.errors import Unavailable
 from callback.metrics import Metrics
+from callback.outbound.client import WecomClient
 from callback.store import open_store
 
 RUN_CALLBACK = "wecom.run_callback"

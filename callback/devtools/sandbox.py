@@ -14,7 +14,7 @@ from callback import config
 from callback.config import Settings
 
 if TYPE_CHECKING:
-    from callback.emulator import EmulatorServer
+    from callback.devtools.emulator import EmulatorServer
 
 APP = "demo"
 AGENT_ID = 1000002
@@ -95,7 +95,7 @@ def running_emulator(env: Mapping[str, str]) -> str | None:
 
 def start_emulator(env: Mapping[str, str], bind: str | None = None) -> EmulatorServer:
     """Start the WeCom emulator, in a thread, knowing the sandbox's two applications."""
-    from callback.emulator import Emulator, EmulatorApp, EmulatorServer
+    from callback.devtools.emulator import Emulator, EmulatorApp, EmulatorServer
 
     creds = credentials(env)
     emulator = Emulator(

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from callback.errors import BadRequest, CallbackError, http_status
+from callback.inbound.receiver import Answer, Receiver
 from callback.metrics import Metrics
-from callback.receiver import Answer, Receiver
 
 log = logging.getLogger("wecom.endpoint")
 

@@ -1,4 +1,4 @@
-"""`python -m callback.emulator`: run the WeCom API emulator in the foreground."""
+"""`python -m callback.devtools.emulator`: run the WeCom API emulator in the foreground."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until Ctrl-C or SIGTERM; 1 if the address can't be bound."""
     parser = argparse.ArgumentParser(
-        prog="python -m callback.emulator", description="Emulate qyapi.weixin.qq.com locally."
+        prog="python -m callback.devtools.emulator",
+        description="Emulate qyapi.weixin.qq.com locally.",
     )
     parser.add_argument("--bind", type=parse_bind, default=DEFAULT_BIND, help="HOST:PORT")
     parser.add_argument(

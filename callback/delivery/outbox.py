@@ -18,9 +18,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from callback import errcodes
-from callback.client import SendResult, WecomClient, recipients_of
 from callback.errors import ApiError, RateLimited, ValidationError, WecomError
-from callback.messages import Message, TemplateCardMenuEvent
+from callback.inbound.messages import Message, TemplateCardMenuEvent
+from callback.inbound.replies import (
+    ImageReply,
+    NewsReply,
+    Reply,
+    TextReply,
+    UpdateButtonReply,
+    UpdateTemplateCardReply,
+    VideoReply,
+    VoiceReply,
+)
 from callback.outbound import (
     Image,
     News,
@@ -32,16 +41,7 @@ from callback.outbound import (
     Voice,
 )
 from callback.outbound import Message as Outbound
-from callback.replies import (
-    ImageReply,
-    NewsReply,
-    Reply,
-    TextReply,
-    UpdateButtonReply,
-    UpdateTemplateCardReply,
-    VideoReply,
-    VoiceReply,
-)
+from callback.outbound.client import SendResult, WecomClient, recipients_of
 from callback.store import Store
 from callback.store.records import DEAD, DONE, PENDING, OutboxItem
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from callback import envelope, xmlcodec
-from callback.crypto import MsgCrypto
 from callback.errors import BadRequest, SignatureError
+from callback.inbound import envelope, xmlcodec
+from callback.inbound.crypto import MsgCrypto
 
 _msg_ids = itertools.count(7_000_000_000_000_000_000 + secrets.randbelow(10**15))
 

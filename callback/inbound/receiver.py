@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from callback import envelope, messages
-from callback.client import WecomClient
 from callback.config import AppSettings, Settings
-from callback.crypto import MsgCrypto
 from callback.delivery import Delivery, TaskQueue
 from callback.errors import BadRequest, StaleTimestamp, UnknownApp
-from callback.messages import Message
+from callback.inbound import envelope, messages
+from callback.inbound.crypto import MsgCrypto
+from callback.inbound.messages import Message
+from callback.outbound.client import WecomClient
 from callback.router import Router
 from callback.store import Store
 

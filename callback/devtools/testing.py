@@ -39,13 +39,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from callback import config, loader, sandbox
+from callback import config, loader
 from callback.app import create_app
 from callback.config import Settings
-from callback.emulator import Emulator, EmulatorApp, MessageRecord
+from callback.devtools import sandbox
+from callback.devtools.emulator import Emulator, EmulatorApp, MessageRecord
+from callback.devtools.simulator import Simulator, plaintext
 from callback.errors import ConfigError
-from callback.messages import Message, parse
-from callback.simulator import Simulator, plaintext
+from callback.inbound.messages import Message, parse
 
 DEFAULT_APP = sandbox.APP
 

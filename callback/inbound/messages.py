@@ -16,8 +16,8 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, TypeVar, get_type_hints
 
-from callback import xmlcodec
 from callback.errors import BadRequest
+from callback.inbound import xmlcodec
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 

@@ -20,19 +20,20 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from callback import budget, messages
-from callback.client import SendResult, WecomClient
 from callback.config import Settings
 from callback.context import CallbackLog, Context
+from callback.delivery import budget
+from callback.delivery.outbox import Outbox
+from callback.delivery.workers import Workers
 from callback.errors import WecomError
-from callback.messages import Message
+from callback.inbound import messages
+from callback.inbound.messages import Message
+from callback.inbound.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply
 from callback.outbound import Message as Outbound
-from callback.outbox import Outbox
-from callback.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply
+from callback.outbound.client import SendResult, WecomClient
 from callback.router import Match, Route
 from callback.store import Store
 from callback.store.records import DONE, RUNNING, InboxRecord
-from callback.workers import Workers
 
 log = logging.getLogger("wecom.delivery")
 Resolver = Callable[[Message, str], "tuple[Route, Match] | None"]

@@ -19,8 +19,8 @@ from callback.config import AppSettings
 from callback.errors import ApiError, ConfigError, RateLimited
 from callback.metrics import Metrics
 from callback.outbound import Message, Recall, Recipients, UpdateTemplateCard, build_send_bodies
+from callback.outbound.tokens import TokenCache
 from callback.store import Store
-from callback.tokens import TokenCache
 
 #: WeCom silently drops messages to a member beyond these, per app: (window s, most messages).
 MEMBER_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callback.xmlcodec import element
+from callback.inbound.xmlcodec import element
 
 TEXT_LIMIT_BYTES = 2048
 

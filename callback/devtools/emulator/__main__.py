@@ -1,0 +1,5 @@
+"""Entry point for `python -m callback.devtools.emulator`."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,6 @@
+"""Inbound: what WeCom sends us, from the HTTP edge to a typed message and its passive reply.
+
+`endpoint` (the WSGI edge) -> `receiver` (verify, decrypt, parse, hand to delivery) ->
+`crypto` and `envelope` (the WXBizMsgCrypt scheme) -> `xmlcodec` and `messages` (typed values);
+`replies` are the passive answers a handler may return.
+"""
