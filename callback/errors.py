@@ -116,6 +116,27 @@ class ApiError(WecomError):
         )
 
 
+class NoAnswer(WecomError):
+    """WeCom did not answer: a timeout after the request went out, a reset connection, or an
+    HTTP 5xx. The request may have been delivered, so it is sent again only where WeCom's
+    duplicate check makes a repeat harmless."""
+
+    http_status = 504
+    #: Set where it is raised: whether sending the request again is harmless (WeCom's
+    #: duplicate check is on for it, or the call is idempotent).
+    replayable = False
+
+
+class Unreachable(WecomError):
+    """The request never left: no connection to WeCom could be made. Safe to send again."""
+
+    http_status = 502
+
+
+class LeaseLost(WecomError):
+    """The work's lease passed to another worker (this one stalled past it): stop, act no more."""
+
+
 class RateLimited(WecomError):
     """Sending now would exceed a member's WeCom rate window (WeCom would drop it silently)."""
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from callback.config import AppSettings, from_mapping
 from callback.devtools.emulator import (
@@ -16,7 +17,7 @@ from callback.devtools.emulator import (
     Emulator,
     EmulatorServer,
 )
-from callback.errors import ApiError, RateLimited, ValidationError
+from callback.errors import ApiError, NoAnswer, RateLimited, Unreachable, ValidationError
 from callback.outbound import (
     Image,
     MiniProgramNotice,
@@ -26,8 +27,18 @@ from callback.outbound import (
     UpdateTemplateCard,
 )
 from callback.outbound.client import RetryPolicy, SendResult, WecomClient
+from callback.outbound.tokens import TokenCache
 from callback.store import MemoryStore, SqliteStore
+from tests.conftest import free_port
 from tests.send_burst import burst
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def apps(base_url: str, secret: str = DEFAULT_SECRET) -> dict[str, AppSettings]:
@@ -171,21 +182,45 @@ def test_transient_failures_are_retried_with_duplicate_check(
     assert [r.body["text"]["content"] for r in emulator.messages()] == ["warm token", "retried"]
 
 
-def test_no_retry_without_duplicate_check(client: WecomClient, emulator: Emulator) -> None:
+def test_no_answer_without_duplicate_check_is_not_sent_again(
+    client: WecomClient, emulator: Emulator
+) -> None:
     client.send("hr", Text("warm"), ["zhangsan"])
-    emulator.fail_next(1, errcode=-1, path="message/send")
-    with pytest.raises(ApiError) as err:
+    emulator.fail_next(1, http_status=502, path="message/send")  # a gateway: maybe delivered
+    with pytest.raises(NoAnswer, match="may have been delivered") as err:
         client.send("hr", Text("once"), ["zhangsan"], duplicate_check=False)
-    assert err.value.errcode == -1
+    assert not err.value.replayable
     assert emulator.stats().calls["message/send"] == 2
+
+
+def test_a_busy_answer_is_retried_even_without_duplicate_check(
+    client: WecomClient, emulator: Emulator
+) -> None:
+    client.send("hr", Text("warm"), ["zhangsan"])
+    emulator.fail_next(2, errcode=-1, path="message/send")  # WeCom answered: it did nothing
+    client.send("hr", Text("busy then sent"), ["zhangsan"], duplicate_check=False)
+    assert [m.body["text"]["content"] for m in emulator.messages()] == ["warm", "busy then sent"]
+    assert emulator.stats().calls["message/send"] == 4
 
 
 def test_retries_are_capped(client: WecomClient, emulator: Emulator) -> None:
     client.send("hr", Text("warm"), ["zhangsan"])
     emulator.fail_next(10, http_status=503, path="message/send")
-    with pytest.raises(ApiError, match="HTTP 503"):
+    with pytest.raises(NoAnswer, match="HTTP 503") as err:
         client.send("hr", Text("never"), ["zhangsan"])
+    assert err.value.replayable  # sent with the duplicate check: the outbox may try again
     assert emulator.stats().calls["message/send"] == 1 + 4
+
+
+def test_no_connection_is_unreachable_and_tried_again(tmp_path: Path) -> None:
+    port = free_port()  # nobody listens there
+    slept: list[float] = []
+    fast = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05)
+    client = WecomClient(apps(f"http://127.0.0.1:{port}"), MemoryStore(), retry=fast,
+                         sleep=slept.append)  # fmt: skip
+    with pytest.raises(Unreachable, match="no connection"):
+        client.send("hr", Text("x"), ["zhangsan"], duplicate_check=False)
+    assert len(slept) == 2  # three tries: the request never left, so a repeat is harmless
 
 
 def test_member_rate_window_raises_instead_of_silent_drop(
@@ -218,8 +253,44 @@ def test_card_update_recall_media_and_ips(client: WecomClient, emulator: Emulato
     assert client.callback_ips("hr")
 
 
-def test_timeouts_are_set(client: WecomClient) -> None:
-    assert client.timeout[0] > 0 and client.timeout[1] > 0
+class _SlowTokenSession(requests.Session):
+    """WeCom's gettoken answering only the last of the client's tries, each timing out first;
+    at every try it records whether another process could take the refresh lock."""
+
+    def __init__(self, clock: FakeClock, store: MemoryStore, lock: str, tries: int) -> None:
+        super().__init__()
+        self.clock, self.store, self.lock, self.tries = clock, store, lock, tries
+        self.lock_free: list[bool] = []
+
+    def request(self, method: str, url: str, **kw: Any) -> requests.Response:  # type: ignore[override]
+        self.clock.now += sum(kw["timeout"])  # connect, then wait the whole read timeout
+        self.lock_free.append(self.store.acquire(self.lock, "another-process", 1))
+        if len(self.lock_free) < self.tries:
+            raise requests.ReadTimeout("no answer")
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"errcode":0,"access_token":"T","expires_in":7200}'
+        return response
+
+
+def test_the_refresh_lock_outlives_the_slowest_gettoken() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    settings = apps("http://wecom.invalid")
+    lock = f"lock:{TokenCache.key(settings['hr'])}"
+    session = _SlowTokenSession(clock, store, lock, tries=RetryPolicy().attempts)
+
+    class Slowest(RetryPolicy):
+        def delay(self, attempt: int) -> float:  # the longest wait the policy allows
+            return min(self.cap_s, self.base_s * 2**attempt)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    client = WecomClient(settings, store, session=session, sleep=sleep, retry=Slowest())
+    assert client.tokens.get(settings["hr"]) == "T"
+    assert clock.now - 1_700_000_000 > 30  # slower than the old fixed 30-s lock
+    assert session.lock_free == [False] * RetryPolicy().attempts  # nobody else fetched
 
 
 @pytest.mark.parametrize("processes", [4])

@@ -147,11 +147,15 @@ def test_b_twenty_concurrent_copies_run_the_handler_once(
     for t in threads:
         t.join()
     assert len(answers) == 20 and all(status == 200 for status, _ in answers)
-    replies = [reply for _, reply in answers if reply]
-    assert len(replies) == 1 and b"busy reply" in replies[0]
-    pids = {line.split("pid=")[1] for line in server.lines("busy start")}
-    assert len(server.lines("busy start")) == 1 and len(pids) == 1
-    assert pushed(emulator_server.emulator) == []
+    assert len(server.lines("busy start")) == 1
+    # a copy that came while the handler ran makes the reply go by push (WeCom listens only to
+    # its latest attempt); copies after the end get the cached passive reply: never both
+    replies = {reply for _, reply in answers if reply}
+    time.sleep(1)
+    if pushed(emulator_server.emulator):
+        assert pushed(emulator_server.emulator) == ["busy reply"] and replies == set()
+    else:
+        assert len(replies) == 1 and b"busy reply" in replies.pop()
 
 
 def test_c_kill_9_during_a_background_handler_then_restart(

@@ -15,7 +15,7 @@ import pytest
 
 from callback.errors import ConfigError
 from callback.store import MemoryStore, SqliteStore, Store, open_store
-from callback.store.records import DONE, PENDING, RUNNING, InboxRecord, OutboxItem
+from callback.store.records import DEAD, DONE, PENDING, RUNNING, InboxRecord, OutboxItem
 from tests import redis_server
 
 
@@ -143,7 +143,7 @@ def test_inbox_claim_inserts_once(store: Store, clock: Clock) -> None:
     assert first.plaintext == BINARY and first.created_at == clock.now and first.reply is None
     again = store.inbox_claim(running("app1:m1", "b", clock.now + 30))
     assert not again.created and again.owner == "a" and again.attempts == 1
-    assert store.inbox_get("app1:m1") == first
+    assert store.inbox_get("app1:m1") == replace(first, pushed=True)  # see the next test
     assert store.inbox_get("app1:other") is None
     as_json = InboxRecord("app1:j", "app1", b"{}", True, created_at=5.0, lease_until=clock.now)
     assert store.inbox_claim(as_json) == as_json  # the caller's created_at is kept
@@ -164,13 +164,37 @@ def test_inbox_claim_races_under_threads(store: Store, clock: Clock) -> None:
     assert len(created) == 1
 
 
+def test_a_claim_that_finds_the_record_running_makes_its_reply_go_by_push(
+    store: Store, clock: Clock
+) -> None:
+    store.inbox_claim(running("app1:m1", "a", clock.now + 30))
+    assert not store.inbox_get("app1:m1").pushed  # type: ignore[union-attr]
+    retry = store.inbox_claim(running("app1:m1", "b", clock.now + 30))
+    assert not retry.created and retry.pushed and retry.state == RUNNING
+    assert not store.inbox_finish("app1:m1", "a", b"passive", pushed=False)  # nobody listens
+    record = store.inbox_get("app1:m1")
+    assert record is not None and record.state == RUNNING and record.owner == "a"
+    assert store.inbox_finish("app1:m1", "a", None, pushed=True)
+    done = store.inbox_get("app1:m1")
+    assert done is not None and done.state == DONE and done.pushed and done.reply is None
+    # an unmarked record still takes its passive reply, and no reply at all is always taken
+    for key in ("app1:m2", "app1:m3"):
+        store.inbox_claim(running(key, "a", clock.now + 30))
+    store.inbox_claim(running("app1:m3", "b", clock.now + 30))  # m3 marked
+    assert store.inbox_finish("app1:m2", "a", b"passive", pushed=False)
+    assert store.inbox_finish("app1:m3", "a", None, pushed=False)
+    # a finished record is not marked by a later claim: its cached reply is replayed
+    replay = store.inbox_claim(running("app1:m2", "b", clock.now + 30))
+    assert not replay.pushed and replay.reply == b"passive"
+
+
 def test_inbox_takeover_of_an_expired_lease(store: Store, clock: Clock) -> None:
     store.inbox_claim(running("app1:m1", "a", clock.now + 30))
     clock.now += 29
     assert not store.inbox_claim(running("app1:m1", "b", clock.now + 30)).created
     clock.now += 1  # a's process died: its lease ran out
     taken = store.inbox_claim(running("app1:m1", "b", clock.now + 30))
-    assert taken.created and taken.owner == "b" and taken.attempts == 2
+    assert taken.created and taken.owner == "b" and taken.attempts == 2 and taken.pushed
     assert taken.lease_until == clock.now + 30 and taken.plaintext == BINARY
     assert not store.inbox_finish("app1:m1", "a", b"late", pushed=False)  # a lost it
 
@@ -332,6 +356,48 @@ def test_outbox_save_by_the_owner_only(store: Store, clock: Clock) -> None:
     assert store.outbox_due("d", 30, 10) == []
     done = store.outbox_get("s1")
     assert done is not None and done.state == DONE and done.parts_done == 2
+
+
+def test_outbox_hold_fences_out_a_sender_whose_lease_was_taken(store: Store, clock: Clock) -> None:
+    store.outbox_add(item("s1", clock.now))
+    assert store.outbox_claim("s1", "a/1", 30) is not None
+    clock.now += 20
+    assert store.outbox_hold("s1", "a/1", 30)  # renewed: still a's for 30 s from now
+    clock.now += 29
+    assert store.outbox_claim("s1", "b/1", 30) is None and store.outbox_due("b/2", 30, 5) == []
+    clock.now += 1  # a stalled past its lease: b takes the item
+    assert store.outbox_claim("s1", "b/1", 30) is not None
+    assert not store.outbox_hold("s1", "a/1", 30)  # a's late attempt stops before sending
+    assert store.outbox_hold("s1", "b/1", 30)
+    assert not store.outbox_hold("missing", "b/1", 30)
+    saved = store.outbox_get("s1")
+    assert saved is not None
+    store.outbox_save(replace(saved, state=DONE))
+    assert not store.outbox_hold("s1", "b/1", 30)  # done: nothing to hold
+
+
+def test_dead_letters_are_listed_retried_and_dropped(store: Store, clock: Clock) -> None:
+    for n, state in enumerate([DEAD, PENDING, DONE, DEAD]):
+        store.outbox_add(item(f"s{n}", clock.now, created_at=clock.now + n))
+        leased = store.outbox_claim(f"s{n}", "a", 30)
+        assert leased is not None
+        store.outbox_save(replace(leased, state=state, attempts=3, error=f"e{n}"))
+    assert [i.id for i in store.outbox_list([DEAD], 10)] == ["s0", "s3"]
+    assert [i.id for i in store.outbox_list([DEAD, PENDING], 2)] == ["s0", "s1"]
+    assert store.outbox_list([DEAD], 10)[0].error == "e0"
+    clock.now += 100
+    assert store.outbox_retry("s0") and not store.outbox_retry("s1")  # only dead ones
+    assert not store.outbox_retry("s2") and not store.outbox_retry("missing")
+    again = store.outbox_get("s0")
+    assert again is not None and again.state == PENDING and again.attempts == 0
+    assert again.next_at == clock.now and again.bodies == BODIES
+    assert sorted(i.id for i in store.outbox_due("b", 30, 10)) == ["s0", "s1"]  # due at once
+    assert not store.outbox_drop("s0")  # leased by b right now
+    assert store.outbox_drop("s3") and store.outbox_get("s3") is None
+    assert not store.outbox_drop("s2")  # delivered items are kept until purged
+    clock.now += 30
+    assert store.outbox_drop("s1") and store.outbox_get("s1") is None
+    assert store.outbox_depth() == 1 and [i.id for i in store.outbox_list([PENDING], 9)] == ["s0"]
 
 
 def test_outbox_depth_counts_pending_items(store: Store, clock: Clock) -> None:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from callback.config import AppSettings
-from callback.errors import WecomError
+from callback.errors import ApiError, WecomError
 from callback.outbound.tokens import TokenCache, TokenPolicy
 from callback.store import MemoryStore
 
@@ -95,4 +95,44 @@ def test_waiting_for_a_stuck_holder_times_out() -> None:
     )  # fmt: skip
     store.acquire(f"lock:{TokenCache.key(APP)}", "someone-else", 60)
     with pytest.raises(WecomError, match="no access token"):
+        cache.get(APP)
+
+
+def test_a_failed_early_refresh_keeps_the_valid_token_in_use() -> None:
+    clock, fetched = Clock(), []
+    failing = threading.Event()
+
+    def fetch(app: AppSettings) -> tuple[str, int]:
+        if failing.is_set():
+            raise WecomError("gettoken: no answer within 10 s")
+        fetched.append(app.name)
+        return f"token-{len(fetched)}", 7200
+
+    cache = TokenCache(MemoryStore(clock), fetch, clock=clock)
+    assert cache.get(APP) == "token-1"
+    failing.set()
+    clock.now += 7200 - 60  # due for its early refresh, valid for another minute
+    assert cache.get(APP) == "token-1"
+    assert cache.get(APP) == "token-1"  # every caller, not only the one that tried
+    clock.now += 60  # expired: nothing left to fall back on
+    with pytest.raises(WecomError, match="no answer"):
+        cache.get(APP)
+
+
+def test_refused_credentials_still_leave_the_valid_token_in_use() -> None:
+    clock, fetched = Clock(), []
+
+    def fetch(app: AppSettings) -> tuple[str, int]:
+        fetched.append(app.name)
+        if len(fetched) > 1:
+            raise ApiError(40001, "invalid credential", "gettoken")
+        return "token-1", 7200
+
+    cache = TokenCache(MemoryStore(clock), fetch, clock=clock)
+    assert cache.get(APP) == "token-1"
+    clock.now += 7200 - 60  # the secret was rotated in the console meanwhile
+    assert cache.get(APP) == "token-1" and cache.get(APP) == "token-1"
+    assert len(fetched) == 2  # the refusal is remembered: WeCom is not asked again
+    clock.now += 59.5  # the token expired; the refusal is still remembered
+    with pytest.raises(ApiError, match="remembered"):
         cache.get(APP)

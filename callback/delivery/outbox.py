@@ -1,11 +1,15 @@
-"""Outbox: sends that must happen (pushed replies, handler sends), retried until they do.
+"""Outbox: sends that must happen (pushed replies, handler sends), retried until they do, and
+never delivered twice.
 
 An item is stored before its first attempt, under an idempotency key derived from the callback
-that caused it, so a handler re-run after a crash enqueues nothing new; each attempt carries
-WeCom's enable_duplicate_check with the same key, so a replay after a lost answer is not
-delivered twice. Transient failures back off (capped, jittered); a member's full rate window
-waits instead of failing; nothing is dropped silently: an item that cannot go is kept, `dead`,
-and logged.
+that caused it, so a handler re-run after a crash enqueues nothing new. Each attempt holds a
+lease of its own and re-checks it before every request (a fence), so two senders never send
+one item. Failures where WeCom surely did nothing (no connection, a busy errcode) back off and
+try again (capped, jittered); a request WeCom never answered may have been delivered, so it is
+sent again only with WeCom's duplicate check on it, inside the check's interval; otherwise the
+item is kept dead. A member's full rate window waits instead of failing. Nothing is dropped
+silently: an item that cannot go (or a reply with no send-API form) is kept `dead`, logged,
+and listed by `wecom outbox list` for an operator to retry or drop.
 """
 
 from __future__ import annotations
@@ -13,12 +17,21 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from callback import errcodes
-from callback.errors import ApiError, RateLimited, ValidationError, WecomError
+from callback.errors import (
+    ApiError,
+    LeaseLost,
+    NoAnswer,
+    RateLimited,
+    Unreachable,
+    ValidationError,
+    WecomError,
+)
 from callback.inbound.messages import Message, TemplateCardMenuEvent
 from callback.inbound.replies import (
     ImageReply,
@@ -41,7 +54,7 @@ from callback.outbound import (
     Voice,
 )
 from callback.outbound import Message as Outbound
-from callback.outbound.client import SendResult, WecomClient, recipients_of
+from callback.outbound.client import RETRY_HORIZON_S, SendResult, WecomClient, recipients_of
 from callback.store import Store
 from callback.store.records import DEAD, DONE, PENDING, OutboxItem
 
@@ -49,6 +62,11 @@ log = logging.getLogger("wecom.outbox")
 
 SEND = "message/send"
 UPDATE_CARD = "message/update_template_card"
+#: The api of a dead letter kept for a reply that has no send-API form (nothing to retry).
+UNSENDABLE = "unsendable"
+#: A request WeCom did not answer is sent again only this long before its duplicate check's
+#: interval ends (counted from the item's creation, at or before its first attempt).
+CHECK_MARGIN_S = 60.0
 #: Worth another try later: WeCom busy or limiting, or this server's IP not yet trusted (an
 #: admin adds it; it takes a minute). A wrong secret is not retried: repeated wrong secrets
 #: get the server's IP blocked for an hour. Such items are kept, dead, and logged.
@@ -61,8 +79,8 @@ class OutboxPolicy:
 
     base_s: float = 1.0
     cap_s: float = 300.0
-    max_age_s: float = 24 * 3600.0
-    lease_s: float = 60.0
+    max_age_s: float = RETRY_HORIZON_S
+    lease_s: float = 60.0  # renewed by the fence before each request (13 s at most)
 
     def delay(self, attempts: int) -> float:
         return float(min(self.cap_s, self.base_s * 2.0 ** min(attempts, 20))) * random.uniform(
@@ -101,7 +119,7 @@ class Outbox:
     ) -> SendResult:
         """Enqueue and try at once: the result, or a `queued` result if it must wait or retry."""
         self.add(item_id, app, SEND, self.client.bodies(app, message, to, **options))
-        claimed = self.store.outbox_claim(item_id, self.owner(), self.policy.lease_s)
+        claimed = self.store.outbox_claim(item_id, self._lease_owner(), self.policy.lease_s)
         item, error = self._attempt(claimed) if claimed else (self.store.outbox_get(item_id), None)
         if item is not None and item.state == DONE and item.results:  # (perhaps by an earlier run)
             msgids = [str(r.get("msgid", "")) for r in item.results]
@@ -116,8 +134,14 @@ class Outbox:
             api, bodies = self._reply_bodies(app, message, reply)
         except (ValidationError, ValueError) as exc:
             log.error(
-                "reply to %s cannot be pushed (%s); it is lost: %s", message.from_user, reply, exc
-            )
+                "outbox %s: the reply to %s has no send-API form (%s); kept as a dead letter",
+                item_id, message.from_user, exc,
+            )  # fmt: skip
+            kept = {"reply": type(reply).__name__, "to": message.from_user, "value": repr(reply)}
+            self.store.outbox_add(
+                OutboxItem(item_id, app, UNSENDABLE, (kept,), state=DEAD, attempts=0,
+                           next_at=self.clock(), error=f"cannot be pushed: {exc}")
+            )  # fmt: skip
             return
         self.add(item_id, app, api, bodies)
         self.kick(item_id)
@@ -156,14 +180,19 @@ class Outbox:
 
     # -- delivering ------------------------------------------------------------------------------
 
+    def _lease_owner(self) -> str:
+        """A name for one lease: this process's, plus a part of its own, so that a lease
+        fences even an attempt of this process that outlived it."""
+        return f"{self.owner()}/{uuid.uuid4().hex[:8]}"
+
     def deliver(self, item_id: str) -> OutboxItem | None:
         """Lease the item now and attempt it (None if someone else holds it)."""
-        item = self.store.outbox_claim(item_id, self.owner(), self.policy.lease_s)
+        item = self.store.outbox_claim(item_id, self._lease_owner(), self.policy.lease_s)
         return None if item is None else self.attempt(item)
 
     def due(self, limit: int = 16) -> list[OutboxItem]:
         """Lease items whose time has come, to attempt them."""
-        return self.store.outbox_due(self.owner(), self.policy.lease_s, limit)
+        return self.store.outbox_due(self._lease_owner(), self.policy.lease_s, limit)
 
     def attempt(self, item: OutboxItem) -> OutboxItem:
         """Send the item's remaining parts in order; store the progress and the outcome."""
@@ -177,6 +206,10 @@ class Outbox:
             for n in range(item.parts_done, len(item.bodies)):
                 results.append(self._send_part(item, n))
                 parts_done = n + 1
+        except LeaseLost:
+            log.warning("outbox %s: lease lost before part %d; its new holder sends it",
+                        item.id, parts_done)  # fmt: skip
+            return item, None  # nothing saved: the lease's new holder owns the item
         except RateLimited as exc:  # wait for the window, without counting a failure
             saved = replace(item, parts_done=parts_done, results=tuple(results),
                             next_at=self.clock() + exc.retry_after, error=str(exc))  # fmt: skip
@@ -191,22 +224,45 @@ class Outbox:
         return saved, error
 
     def _send_part(self, item: OutboxItem, n: int) -> dict[str, Any]:
+        """Send part `n`; before each request the fence renews the item's lease, or stops."""
         body = item.bodies[n]
-        if item.api == UPDATE_CARD:
+
+        def fence() -> bool:
+            return self.store.outbox_hold(item.id, item.owner, self.policy.lease_s)
+
+        if item.api == UPDATE_CARD:  # its response_code is single-use: a repeat is harmless
             try:
-                return self.client.call(item.app, "POST", item.api, json=body, retry=False)
+                return self.client.call(
+                    item.app, "POST", item.api, json=body, retry=True, fence=fence
+                )
             except ApiError as exc:
                 if exc.errcode == 60140 and item.attempts > 0:
                     return {"errcode": 0, "note": "response_code used by an earlier attempt"}
                 raise
+        if item.api != SEND:
+            raise WecomError(f"{item.api}: nothing to send ({item.error})")
         self.client.reserve(item.app, recipients_of(body))  # RateLimited: wait, don't fail
-        return self.client.send_body(item.app, body, f"{item.id}:{n}")
+        return self.client.send_body(item.app, body, f"{item.id}:{n}", fence=fence)
+
+    def _may_retry(self, item: OutboxItem, exc: Exception) -> bool:
+        """Whether another attempt is safe and useful: WeCom surely did nothing, or it did not
+        answer but its duplicate check would swallow a repeat (still inside the interval)."""
+        if self.clock() - item.created_at > self.policy.max_age_s:
+            return False
+        if isinstance(exc, Unreachable):
+            return True
+        if isinstance(exc, NoAnswer):
+            if not exc.replayable:
+                return False
+            if item.api == UPDATE_CARD:
+                return True
+            interval = float(item.bodies[item.parts_done].get("duplicate_check_interval", 1800))
+            return self.clock() - item.created_at < interval - CHECK_MARGIN_S
+        return isinstance(exc, ApiError) and exc.errcode in RETRY_LATER
 
     def _failed(self, item: OutboxItem, exc: Exception) -> OutboxItem:
-        code = exc.errcode if isinstance(exc, ApiError) else None
         attempts = item.attempts + 1
-        too_old = self.clock() - item.created_at > self.policy.max_age_s
-        if code in RETRY_LATER and not too_old:
+        if self._may_retry(item, exc):
             self.client.metrics.outbox_retry()
             delay = self.policy.delay(attempts)
             log.warning(
@@ -214,6 +270,11 @@ class Outbox:
             )
             return replace(item, state=PENDING, attempts=attempts, next_at=self.clock() + delay,
                            error=str(exc))  # fmt: skip
+        if isinstance(exc, NoAnswer):
+            exc = NoAnswer(
+                f"{exc}; not sent again, since WeCom's duplicate check would not stop a second "
+                f"copy (`wecom outbox retry {item.id}` sends it anyway)"
+            )
         log.error(
             "outbox %s: giving up after %d attempt(s), kept as dead: %s", item.id, attempts, exc
         )

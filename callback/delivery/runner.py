@@ -1,13 +1,21 @@
-"""Delivery: WeCom's 5-second budget, the inbox claim, background work and recovery.
+"""Delivery: WeCom's 5-second attempts, the inbox claim, background work and recovery.
 
 Every verified callback is claimed in the inbox before its handler runs, so WeCom's retries
-never run a handler twice: a retry of a finished callback gets the cached passive reply, a retry
-of a running one an empty 200. A route runs within `reply_budget_ms`: in time, its reply is
-passive; late, WeCom gets an empty 200 and the reply is pushed through the outbox when ready.
-`background=True` routes answer at once and run on worker threads. A maintenance thread renews
-the leases of running handlers, re-runs callbacks whose process died (their lease expired),
-delivers the outbox and forgets old records. The threads are `workers`'; the wait for the
-budget is `budget`'s; this module decides what runs, and records what came of it.
+never run a handler twice. What the member sees is exactly one reply, put where WeCom still
+listens (docs/delivery.md has every case as a table, each row a test):
+
+- a route's handler runs while the request waits for it, until its attempt's deadline
+  (`attempt`): in time, its reply is passive; late, WeCom gets an empty 200 at the deadline
+  and the reply is pushed through the outbox when ready;
+- an attempt that reached us too late to wait on, a `background=True` route and a callback
+  taken over from a dead process answer at once, and their reply is pushed;
+- a retry of a finished callback gets the cached passive reply again; a retry of a running one
+  gets an empty 200 and marks the record so that its reply is pushed, since WeCom has given up
+  on the attempt that waits for it.
+
+A maintenance thread renews the leases of running handlers, re-runs callbacks whose process
+died (their lease expired), delivers the outbox and forgets old records. The threads are
+`workers'`; the wait is `budget`'s; this module decides what runs, and records what came of it.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any, Protocol
 from callback.config import Settings
 from callback.context import CallbackLog, Context
 from callback.delivery import budget
+from callback.delivery.attempt import Attempt, Deadlines
 from callback.delivery.outbox import Outbox
 from callback.delivery.workers import Workers
 from callback.errors import WecomError
@@ -86,10 +95,11 @@ class Delivery:
         self.resolve = resolve
         self.clock = clock
         self.queue = queue  # set on web nodes of a Celery deployment: they only enqueue
-        kick = queue.deliver if queue is not None else None
+        self.deadlines = Deadlines(self.budget_s)
+        self.workers = Workers(server.worker_threads, self.maintain)
+        kick = queue.deliver if queue is not None else self._kick
         self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock, kick=kick)
         self.metrics = client.metrics
-        self.workers = Workers(server.worker_threads, self.maintain)
 
     # -- threads ---------------------------------------------------------------------------------
 
@@ -116,12 +126,22 @@ class Delivery:
 
     # -- the request path ------------------------------------------------------------------------
 
+    def attempt(self, arrived_at: float, timestamp: int | None) -> Attempt:
+        """The attempt that reached us at `arrived_at`, sent at WeCom's `timestamp`."""
+        return self.deadlines.attempt(arrived_at, timestamp)
+
     def answer(
-        self, app: str, message: Message, as_json: bool, found: tuple[Route, Match] | None
+        self,
+        app: str,
+        message: Message,
+        as_json: bool,
+        found: tuple[Route, Match] | None,
+        attempt: Attempt | None = None,
     ) -> bytes | None:
         """Claim the callback and run its route; the passive reply plaintext, or None."""
         self.start()
         now = self.clock()
+        attempt = attempt or Attempt(now, now + self.budget_s)
         key = f"{app}:{message.dedup_key}"
         state, lease = (RUNNING, now + self.lease_s) if found else (DONE, 0.0)
         record = self.store.inbox_claim(
@@ -134,29 +154,36 @@ class Delivery:
             self.metrics.retry_absorbed(app)
             if record.state == DONE and not record.pushed:
                 return record.reply  # the same passive reply again
-            return None
+            return None  # running: the claim marked it, so its reply is pushed when ready
         if found is None:
             log.debug("no route app=%s type=%s key=%s", app, message.kind, key)
             return None
         route, match = found
-        if route.background or record.attempts > 1:
+        if route.background or record.attempts > 1 or attempt.abandoned(now):
+            if not route.background and record.attempts == 1:
+                log.warning(
+                    "callback app=%s key=%s came %.2f s before its attempt's deadline: too late "
+                    "to wait on; answered at once, its reply will be pushed",
+                    app, key, attempt.remaining(now),
+                )  # fmt: skip
             self._spawn(record, message, route, match)
             return None
-        return self._within_budget(record, message, route, match)
+        return self._within(record, message, route, match, attempt.remaining(now))
 
-    def _within_budget(
-        self, record: InboxRecord, message: Message, route: Route, match: Match
+    def _within(
+        self, record: InboxRecord, message: Message, route: Route, match: Match, wait_s: float
     ) -> bytes | None:
         in_time, reply = budget.within(
-            self.budget_s,
+            wait_s,
             lambda: self.invoke(record, message, route, match),
             lambda job: self.workers.submit(record.key, job),
             lambda late: self._finish(record, message, late, push=True),
         )
         if not in_time:
             log.warning(
-                "handler %s over the %.1f s budget app=%s key=%s; its reply will be pushed",
-                route.name, self.budget_s, record.app, record.key,
+                "handler %s still running at its attempt's deadline (%.1f s) app=%s key=%s; "
+                "its reply will be pushed",
+                route.name, wait_s, record.app, record.key,
             )  # fmt: skip
             return None
         return self._finish(record, message, reply, push=False)
@@ -223,23 +250,35 @@ class Delivery:
     def _finish(
         self, record: InboxRecord, message: Message, reply: Reply | None, *, push: bool
     ) -> bytes | None:
-        """Record the outcome: a passive reply to cache, or a push through the outbox."""
-        plaintext = None
-        if reply is not None and not push:
-            too_long = (
-                isinstance(reply, TextReply) and len(reply.content.encode()) > TEXT_LIMIT_BYTES
-            )
-            push = too_long  # WeCom would truncate a long passive text: send it whole instead
-        if reply is not None and push:
-            self.outbox.push_reply(f"{record.key}:reply", record.app, message, reply)
-        elif reply is not None:
+        """Record the outcome: a passive reply to cache (returned, for the waiting attempt), or
+        a push through the outbox. A passive reply is cached only while no retry has marked the
+        record; once one has, WeCom no longer listens to the waiting attempt, so it is pushed.
+        On the request thread, pushing only stores the outbox item: sender threads send it."""
+        if reply is None:
+            self.store.inbox_finish(record.key, self.owner, None, pushed=False)
+            return None
+        if not push and not _fits_passive(reply):
+            push = True  # WeCom would truncate a long passive text: send it whole instead
+        if not push:
             corp_id = self.corp_ids[record.app]
             now = int(self.clock())
             plaintext = reply.render(message.from_user, corp_id, now, as_json=record.as_json)
-        self.store.inbox_finish(
-            record.key, self.owner, plaintext, pushed=reply is not None and push
-        )
-        return plaintext
+            if self.store.inbox_finish(record.key, self.owner, plaintext, pushed=False):
+                return plaintext
+            current = self.store.inbox_get(record.key)
+            if current is None or current.owner != self.owner or current.state != RUNNING:
+                log.error("callback %s was taken over while its handler ran; reply dropped "
+                          "here, the new owner answers", record.key)  # fmt: skip
+                return None
+            log.info("retry answered while %s ran: its reply is pushed", record.key)
+        self.outbox.push_reply(f"{record.key}:reply", record.app, message, reply)
+        self.store.inbox_finish(record.key, self.owner, None, pushed=True)
+        return None
+
+    def _kick(self, item_id: str) -> None:
+        """Give a new outbox item its first attempt on a sender thread (never the caller's);
+        with the send queue full, the maintenance pass takes it when there is room."""
+        self.workers.send(self.outbox.deliver, item_id)
 
     # -- maintenance -----------------------------------------------------------------------------
 
@@ -256,8 +295,10 @@ class Delivery:
         if now - last.get("recover", 0) >= min(self.lease_s / 2, 5.0):
             self.recover()
             last["recover"] = now
-        for item in self.outbox.due():
-            self.workers.send(self.outbox.attempt, item)
+        room = self.workers.send_room()
+        if room:
+            for item in self.outbox.due(limit=room):
+                self.workers.send(self.outbox.attempt, item)
         if now - last.get("purge", 0) >= 3600:
             self.store.inbox_purge(now - self.retention_s)
             self.store.outbox_purge(now - self.retention_s)
@@ -281,3 +322,8 @@ class Delivery:
             log.warning("recovering callback %s (attempt %d)", record.key, record.attempts)
             self._spawn(record, message, *found)
         return len(records)
+
+
+def _fits_passive(reply: Reply) -> bool:
+    """Whether WeCom shows the reply whole as a passive reply (a text of at most 2048 bytes)."""
+    return not isinstance(reply, TextReply) or len(reply.content.encode()) <= TEXT_LIMIT_BYTES

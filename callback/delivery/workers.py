@@ -25,6 +25,11 @@ log = logging.getLogger("wecom.delivery")
 
 Tick = Callable[[dict[str, float]], None]
 
+#: Outbox sender threads per process, and how many outbox attempts may wait or run at once.
+#: The bound keeps an outage from growing memory: past it, due items wait in the store.
+SENDER_THREADS = 4
+SEND_QUEUE = 64
+
 
 class Workers:
     """Handler threads, outbox sender threads and the maintenance thread of this process."""
@@ -37,6 +42,7 @@ class Workers:
         self._pid = 0
         self._held: Counter[str] = Counter()  # inbox keys our handlers are running
         self._lock = threading.Lock()
+        self._sending = 0  # outbox attempts submitted and not yet ended
 
     def start(self) -> None:
         """Start this process's threads (again after a fork); cheap when running."""
@@ -47,8 +53,9 @@ class Workers:
                 return
             self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             self.handlers = ThreadPoolExecutor(self.threads, thread_name_prefix="wecom-handler")
-            self.senders = ThreadPoolExecutor(2, thread_name_prefix="wecom-outbox")
+            self.senders = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="wecom-outbox")
             self._held.clear()
+            self._sending = 0
             self._pid = os.getpid()
             args = (weakref.ref(self), self.stopped)
             threading.Thread(target=_loop, args=args, name="wecom-maintenance", daemon=True).start()
@@ -106,9 +113,32 @@ class Workers:
 
         self.handlers.submit(run)
 
-    def send(self, job: Callable[..., Any], *args: Any) -> None:
-        """Run an outbox job on a sender thread."""
-        self.senders.submit(job, *args)
+    def send(self, job: Callable[..., Any], *args: Any) -> bool:
+        """Run an outbox job on a sender thread, if the send queue has room (False if not: the
+        item stays due in the store, for a later maintenance pass). A job's exception is
+        logged; the item's lease then runs out and it is attempted again."""
+        with self._lock:
+            if self._sending >= SEND_QUEUE:
+                return False
+            self._sending += 1
+
+        def run() -> None:
+            try:
+                job(*args)
+            except Exception:
+                item = getattr(args[0], "id", args[0]) if args else "?"
+                log.exception("outbox attempt of %s failed; it will be attempted again", item)
+            finally:
+                with self._lock:
+                    self._sending -= 1
+
+        self.senders.submit(run)
+        return True
+
+    def send_room(self) -> int:
+        """How many more outbox attempts the send queue takes now."""
+        with self._lock:
+            return SEND_QUEUE - self._sending
 
 
 def _loop(ref: weakref.ref[Workers], stopped: threading.Event) -> None:

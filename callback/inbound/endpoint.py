@@ -21,6 +21,10 @@ from callback.metrics import Metrics
 
 log = logging.getLogger("wecom.endpoint")
 
+#: The WSGI environ key under which the server puts when the request reached the process
+#: (time.time()), before any wait for a thread; set by `wecom serve`'s worker class.
+ARRIVED_AT = "wecom.arrived_at"
+
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -39,6 +43,7 @@ class CallbackEndpoint:
         self.metrics = metrics
         self.prefix = receiver.settings.server.callback_prefix + "/"
         self.limit = receiver.settings.server.max_body_bytes
+        self.warned_single_thread = False
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -54,7 +59,15 @@ class CallbackEndpoint:
         try:
             args = _query(environ.get("QUERY_STRING", ""))
             if method == "POST":
-                answer = self.receiver.receive(name, args, self._body(environ))
+                if not environ.get("wsgi.multithread") and not self.warned_single_thread:
+                    self.warned_single_thread = True
+                    log.warning(
+                        "this server answers one request at a time per process (a sync worker): "
+                        "a burst of callbacks will queue past WeCom's 5 s; run `wecom serve`, or "
+                        "gunicorn with --worker-class callback.serve.ThreadWorker --threads 32"
+                    )
+                arrived_at = environ.get(ARRIVED_AT)
+                answer = self.receiver.receive(name, args, self._body(environ), arrived_at)
             else:
                 answer = self.receiver.verify_url(name, args)
         except CallbackError as error:

@@ -102,10 +102,16 @@ class Receiver:
         self._check_time(query.timestamp)
         return messages.parse(crypto.decrypt(env.encrypted)), env.as_json
 
-    def receive(self, app: str, args: Mapping[str, str], body: bytes) -> Answer:
-        """POST: verify, decrypt, parse and route; delivery runs it and says what to answer."""
+    def receive(
+        self, app: str, args: Mapping[str, str], body: bytes, arrived_at: float | None = None
+    ) -> Answer:
+        """POST: verify, decrypt, parse and route; delivery runs it and says what to answer.
+        `arrived_at`: when the request reached this process (now, if not known)."""
+        arrived_at = self.clock() if arrived_at is None else arrived_at
         message, as_json = self.open(app, args, body)
-        plaintext = self.delivery.answer(app, message, as_json, self.resolve(message, app))
+        attempt = self.delivery.attempt(arrived_at, int(args["timestamp"]))
+        found = self.resolve(message, app)
+        plaintext = self.delivery.answer(app, message, as_json, found, attempt)
         if plaintext is None:
             return Answer(kind=message.kind)
         return self.seal(app, plaintext, as_json=as_json, kind=message.kind)

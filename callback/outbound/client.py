@@ -13,17 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 
 from callback import errcodes
 from callback.config import AppSettings
-from callback.errors import ApiError, ConfigError, RateLimited
+from callback.errors import ApiError, ConfigError, LeaseLost, NoAnswer, RateLimited, Unreachable
 from callback.metrics import Metrics
 from callback.outbound import Message, Recall, Recipients, UpdateTemplateCard, build_send_bodies
-from callback.outbound.tokens import TokenCache
+from callback.outbound.tokens import TokenCache, TokenPolicy
 from callback.store import Store
 
 #: WeCom silently drops messages to a member beyond these, per app: (window s, most messages).
 MEMBER_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))
+#: How long after its first attempt a logical send may still be attempted (the outbox's limit).
+RETRY_HORIZON_S = 24 * 3600.0
+
+#: Called before every request of a call; False stops the call (raises LeaseLost): the outbox
+#: passes one that renews its lease on the item, so two senders never send one item.
+Fence = Callable[[], bool]
 
 
 def recipients_of(body: Mapping[str, Any]) -> tuple[str, ...]:
@@ -78,8 +85,12 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
-class _Transient(Exception):
-    """An HTTP-level failure worth retrying (5xx, connection error, timeout)."""
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before the request went out (connect failed)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 class WecomClient:
@@ -105,7 +116,20 @@ class WecomClient:
         self.sleep = sleep
         self.member_limits = tuple(member_limits)
         self.metrics = metrics or Metrics(enabled=False)
-        self.tokens = TokenCache(store, self._fetch_token, sleep=sleep)
+        #: How long the marker of a sent body lives (see `_first_attempt`), beyond its interval.
+        self.retry_horizon_s = RETRY_HORIZON_S
+        slowest = self.longest_call_s() + 5.0  # the refresh lock outlives the slowest gettoken
+        policy = TokenPolicy(lock_ttl_s=slowest, wait_s=slowest)
+        self.tokens = TokenCache(store, self._fetch_token, policy=policy, sleep=sleep)
+
+    def longest_call_s(self) -> float:
+        """The longest one API call may take with its retries: every attempt timing out, and
+        the longest wait between them."""
+        connect, read = self.timeout
+        waits = sum(
+            min(self.retry.cap_s, self.retry.base_s * 2**n) for n in range(self.retry.attempts - 1)
+        )
+        return float(self.retry.attempts * (connect + read) + waits)
 
     def app(self, name: str) -> AppSettings:
         settings = self.apps.get(name)
@@ -119,13 +143,29 @@ class WecomClient:
     # -- HTTP -----------------------------------------------------------------------------------
 
     def _http(self, app: AppSettings, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """One request. No connection: Unreachable. Sent but not answered (a timeout, a lost
+        connection, an HTTP 5xx): NoAnswer, since WeCom may have acted on it."""
         url = f"{app.api_base_url}/cgi-bin/{path}"
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kw)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"{path}: {type(exc).__name__}") from exc
+        except requests.ConnectionError as exc:
+            if _never_sent(exc):
+                raise Unreachable(
+                    f"{path}: no connection to {app.api_base_url} ({type(exc).__name__})"
+                ) from exc
+            raise NoAnswer(
+                f"{path}: the connection was lost before WeCom answered ({type(exc).__name__}); "
+                "the request may have been delivered"
+            ) from exc
+        except requests.Timeout as exc:
+            raise NoAnswer(
+                f"{path}: no answer within {self.timeout[1]:g} s; "
+                "the request may have been delivered"
+            ) from exc
         if response.status_code >= 500:
-            raise _Transient(f"{path}: HTTP {response.status_code}")
+            raise NoAnswer(
+                f"{path}: HTTP {response.status_code}; the request may have been delivered"
+            )
         try:
             data = response.json()
         except ValueError:
@@ -137,21 +177,33 @@ class WecomClient:
     def _fetch_token(self, app: AppSettings) -> tuple[str, int]:
         params = {"corpid": app.corp_id, "corpsecret": app.secret}
         self.metrics.token_fetch(app.name)
-        data = self._with_retries(lambda: self._http(app, "GET", "gettoken", params=params), True)
+        data = self._with_retries(lambda: self._http(app, "GET", "gettoken", params=params))
         code = int(data.get("errcode", 0))
         if code:
             raise ApiError(code, str(data.get("errmsg", "")), "gettoken", app=app.name)
         return str(data["access_token"]), int(data.get("expires_in", 7200))
 
-    def _with_retries(self, attempt: Callable[[], dict[str, Any]], retry: bool) -> dict[str, Any]:
-        """Run `attempt`, retrying transient failures (HTTP or errcode) when `retry`."""
-        for n in range(self.retry.attempts):
-            last = n == self.retry.attempts - 1 or not retry
+    def _with_retries(
+        self, attempt: Callable[[], dict[str, Any]], retry: bool = True, fence: Fence | None = None
+    ) -> dict[str, Any]:
+        """Run `attempt` up to the retry policy's number of times, each after `fence` allows
+        it. Failures where WeCom surely did nothing (no connection, a busy errcode) are always
+        tried again; an unanswered request only when `retry` says a repeat is harmless. A
+        NoAnswer raised carries `replayable`, that same verdict, for the outbox."""
+        tries = self.retry.attempts
+        for n in range(tries):
+            last = n == tries - 1
+            if fence is not None and not fence():
+                raise LeaseLost("the lease on this send passed to another sender")
             try:
                 data = attempt()
-            except _Transient as exc:
+            except Unreachable:
                 if last:
-                    raise ApiError(-1, str(exc), "http") from exc
+                    raise
+            except NoAnswer as exc:
+                if last or not retry:
+                    exc.replayable = retry
+                    raise
             else:
                 if int(data.get("errcode", 0)) not in errcodes.TRANSIENT or last:
                     return data
@@ -165,17 +217,19 @@ class WecomClient:
         path: str,
         *,
         retry: bool,
+        fence: Fence | None = None,
         params: Mapping[str, str] | None = None,
         **kw: Any,
     ) -> dict[str, Any]:
         """One API call with the app's token: a rejected token is dropped, fetched and replayed
-        once; transient failures are retried only when `retry` says a replay is harmless."""
+        once; failures are tried again, an unanswered request only when `retry` says a repeat
+        is harmless, and every request only after `fence` allows it (see `_with_retries`)."""
         settings = self.app(app)
         for replay in (False, True):
             token = self.tokens.get(settings)
             query = {"access_token": token, **(params or {})}
             attempt = functools.partial(self._http, settings, method, path, params=query, **kw)
-            data = self._with_retries(attempt, retry)
+            data = self._with_retries(attempt, retry, fence)
             code = int(data.get("errcode", 0))
             if code in errcodes.TOKEN_REJECTED and not replay:
                 self.tokens.invalidate(settings, token)
@@ -250,8 +304,11 @@ class WecomClient:
             message, recipients, agent_id, enable_duplicate_check=duplicate_check, **options
         )
 
-    def send_body(self, app: str, body: Mapping[str, Any], send_id: str) -> dict[str, Any]:
-        """POST one prepared message/send body; `send_id` names the logical send (see `send`)."""
+    def send_body(
+        self, app: str, body: Mapping[str, Any], send_id: str, *, fence: Fence | None = None
+    ) -> dict[str, Any]:
+        """POST one prepared message/send body; `send_id` names the logical send (see `send`).
+        Only a body sent with WeCom's duplicate check is sent again after no answer."""
         settings = self.app(app)
         retry = bool(body.get("enable_duplicate_check")) and self._first_attempt(
             settings, body, send_id, int(body.get("duplicate_check_interval", 1800))
@@ -260,7 +317,7 @@ class WecomClient:
             # a deliberate repeat: WeCom's check would swallow it
             body = {k: v for k, v in body.items() if k != "duplicate_check_interval"}
             body["enable_duplicate_check"] = 0
-        return self.call(app, "POST", "message/send", json=body, retry=retry)
+        return self.call(app, "POST", "message/send", json=body, retry=retry, fence=fence)
 
     def _first_attempt(
         self, app: AppSettings, body: Mapping[str, Any], send_id: str, interval: int
@@ -268,10 +325,13 @@ class WecomClient:
         """Whether `send_id` is the first to send this exact body within the dedup interval.
 
         WeCom's duplicate check would silently swallow a deliberate repeat of the same body (or
-        two identical parts of a split text), so only the first sender of a body gets it."""
+        two identical parts of a split text), so only the first sender of a body gets it. The
+        marker lives as long as that send may still be attempted (`retry_horizon_s`), so that a
+        late retry never finds it gone, taken by another send, and goes out unchecked."""
         canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
         key = f"sent:{app.corp_id}:{app.agent_id}:{hashlib.sha256(canonical).hexdigest()}"
-        return self.store.setdefault(key, send_id, interval) == send_id
+        ttl = self.retry_horizon_s + interval
+        return self.store.setdefault(key, send_id, ttl) == send_id
 
     def update_template_card(self, app: str, update: UpdateTemplateCard) -> dict[str, Any]:
         """Update a sent card with its single-use response_code."""

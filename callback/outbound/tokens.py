@@ -2,14 +2,17 @@
 
 One `gettoken` per application per token lifetime, however many threads and processes share the
 store: the first caller to find no fresh token takes a lock and fetches; the others keep using
-the current token (early refresh) or wait for the new one. A token WeCom rejects is dropped only
-if it is still the cached one (compare-and-delete), so a burst of rejections costs one fetch.
+the current token (early refresh) or wait for the new one. The lock outlives the slowest fetch
+(the client sizes it), so a slow gettoken is never joined by a second one. An early refresh
+that fails leaves the still-valid token in use. A token WeCom rejects is dropped only if it is
+still the cached one (compare-and-delete), so a burst of rejections costs one fetch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -20,6 +23,8 @@ from callback.config import AppSettings
 from callback.errcodes import BAD_CREDENTIALS
 from callback.errors import ApiError, WecomError
 from callback.store import Store
+
+log = logging.getLogger("wecom.tokens")
 
 #: Fetches a token for an app: returns (access_token, expires_in seconds) or raises.
 Fetcher = Callable[[AppSettings], tuple[str, int]]
@@ -61,12 +66,14 @@ class TokenCache:
         digest = hashlib.sha256(f"{app.corp_id}\0{app.secret}".encode()).hexdigest()[:24]
         return f"token:{app.corp_id}:{digest}"
 
-    def _cached(self, key: str) -> tuple[str, float, str] | None:
+    def _cached(self, key: str) -> tuple[str, float, str, float] | None:
+        """(token, refresh_at, the stored text, expires_at) of the cached, unexpired token."""
         raw = self.store.get(key)
         if raw is None:
             return None
         entry = json.loads(raw)
-        return str(entry["token"]), float(entry["refresh_at"]), raw
+        refresh_at = float(entry["refresh_at"])
+        return str(entry["token"]), refresh_at, raw, float(entry.get("expires_at", refresh_at))
 
     def get(self, app: AppSettings) -> str:
         """A valid token for `app`, fetching it at most once across every sharer of the store."""
@@ -78,6 +85,8 @@ class TokenCache:
             if cached is not None and self.clock() < cached[1]:
                 return cached[0]
             refused = self.store.get(f"{key}:refused")
+            if refused is not None and cached is not None:  # still valid: keep using it
+                return cached[0]
             if refused is not None:  # WeCom refused these credentials a moment ago
                 code, message = json.loads(refused)
                 raise ApiError(int(code), f"{message} (remembered for a minute)", "gettoken")
@@ -101,15 +110,25 @@ class TokenCache:
             return cached[0]
         try:
             token, expires_in = self.fetch(app)
-        except ApiError as exc:
-            if exc.errcode in BAD_CREDENTIALS:  # repeated wrong secrets get the IP blocked
-                refused = json.dumps([exc.errcode, exc.errmsg])
-                self.store.put(f"{key}:refused", refused, self.policy.refused_ttl_s)
-            raise
+        except WecomError as exc:
+            if isinstance(exc, ApiError) and exc.errcode in BAD_CREDENTIALS:
+                refused = json.dumps([exc.errcode, exc.errmsg])  # repeated wrong secrets get
+                self.store.put(f"{key}:refused", refused, self.policy.refused_ttl_s)  # blocked
+            if cached is None:
+                raise
+            log.warning(
+                "app %r: early token refresh failed (%s); the current token, valid for %.0f s "
+                "more, stays in use", app.name, exc, cached[3] - self.clock(),
+            )  # fmt: skip
+            return cached[0]
         now = self.clock()
         margin = min(self.policy.early_s, expires_in / 4)
         jitter = random.uniform(0, min(self.policy.jitter_s, expires_in / 8))
-        entry = {"token": token, "refresh_at": now + expires_in - margin - jitter}
+        entry = {
+            "token": token,
+            "refresh_at": now + expires_in - margin - jitter,
+            "expires_at": now + expires_in,
+        }
         self.store.put(key, json.dumps(entry), ttl_s=max(expires_in - 1, 1))
         return token
 

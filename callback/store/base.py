@@ -58,11 +58,14 @@ class Store(ABC):
     def inbox_claim(self, record: InboxRecord) -> InboxRecord:
         """Insert `record` unless its key exists; return the stored record, `created` set
         when this call inserted it. A running record whose lease expired is taken over
-        (owner, lease and attempts updated) and returned with `created` set too."""
+        (owner, lease and attempts updated) and returned with `created` set too. Any claim
+        that finds the record running marks it `pushed`: a retry came, so WeCom no longer
+        listens to an earlier attempt, and the reply must go through the send API."""
 
     @abstractmethod
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
-        """Mark the record done with its reply, if `owner` still holds it."""
+        """Mark the record done with its reply, if `owner` still holds it. A passive reply
+        (`reply` set, `pushed` false) is refused once the record is marked `pushed`."""
 
     @abstractmethod
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
@@ -100,6 +103,11 @@ class Store(ABC):
         """Lease up to `limit` pending items whose time has come (or whose lease expired)."""
 
     @abstractmethod
+    def outbox_hold(self, item_id: str, owner: str, lease_s: float) -> bool:
+        """Renew `owner`'s lease on a pending item; False if `owner` no longer holds it (the
+        fence an attempt passes before each send, so two senders never send one item)."""
+
+    @abstractmethod
     def outbox_save(self, item: OutboxItem) -> None:
         """Store progress of a leased item (state, parts_done, attempts, next_at, error)."""
 
@@ -115,6 +123,18 @@ class Store(ABC):
     @abstractmethod
     def outbox_depth(self) -> int:
         """How many items are pending."""
+
+    @abstractmethod
+    def outbox_list(self, states: Sequence[str], limit: int) -> list[OutboxItem]:
+        """Up to `limit` items in `states`, oldest first (for operators: `wecom outbox list`)."""
+
+    @abstractmethod
+    def outbox_retry(self, item_id: str) -> bool:
+        """Make a dead item pending again, due now, with a fresh count of attempts."""
+
+    @abstractmethod
+    def outbox_drop(self, item_id: str) -> bool:
+        """Delete a dead item, or a pending one nobody is sending now; True if deleted."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release resources (connections)."""

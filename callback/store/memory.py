@@ -91,7 +91,11 @@ class MemoryStore(Store):
                     owner=record.owner,
                     lease_until=record.lease_until,
                     attempts=existing.attempts + 1,
+                    pushed=True,
                 )
+            elif existing.state == RUNNING:
+                self._inbox[record.key] = existing = replace(existing, pushed=True)
+                return existing
             else:
                 return replace(existing, created=False)
             self._inbox[record.key] = replace(stored, created=False)
@@ -102,6 +106,8 @@ class MemoryStore(Store):
             record = self._inbox.get(key)
             if record is None or record.owner != owner or record.state != RUNNING:
                 return False
+            if record.pushed and reply is not None and not pushed:
+                return False  # a retry came meanwhile: this reply must be pushed instead
             self._inbox[key] = replace(record, state=DONE, reply=reply, pushed=pushed)
             return True
 
@@ -179,6 +185,14 @@ class MemoryStore(Store):
             )  # fmt: skip
             return [self._lease(item, owner, lease_s) for item in due[:limit]]
 
+    def outbox_hold(self, item_id: str, owner: str, lease_s: float) -> bool:
+        with self._lock:
+            item = self._outbox.get(item_id)
+            if item is None or item.owner != owner or item.state != PENDING:
+                return False
+            self._lease(item, owner, lease_s)
+            return True
+
     def outbox_save(self, item: OutboxItem) -> None:
         with self._lock:
             current = self._outbox.get(item.id)
@@ -206,3 +220,28 @@ class MemoryStore(Store):
     def outbox_depth(self) -> int:
         with self._lock:
             return sum(1 for i in self._outbox.values() if i.state == PENDING)
+
+    def outbox_list(self, states: Sequence[str], limit: int) -> list[OutboxItem]:
+        with self._lock:
+            items = [i for i in self._outbox.values() if i.state in states]
+            return sorted(items, key=lambda i: (i.created_at, i.id))[:limit]
+
+    def outbox_retry(self, item_id: str) -> bool:
+        with self._lock:
+            item = self._outbox.get(item_id)
+            if item is None or item.state != DEAD:
+                return False
+            self._outbox[item_id] = replace(
+                item, state=PENDING, attempts=0, next_at=self.clock(), lease_until=0.0
+            )
+            return True
+
+    def outbox_drop(self, item_id: str) -> bool:
+        with self._lock:
+            item = self._outbox.get(item_id)
+            if item is None or item.state == DONE:
+                return False
+            if item.state == PENDING and item.lease_until > self.clock():
+                return False  # being sent right now
+            del self._outbox[item_id]
+            return True

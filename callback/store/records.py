@@ -23,7 +23,9 @@ class InboxRecord:
     owner: str = ""
     lease_until: float = 0.0
     reply: bytes | None = None  # the passive reply plaintext, replayed to WeCom's retries
-    pushed: bool = False  # the result went (or goes) through the send API instead
+    #: The result goes through the send API: finished that way, or marked by a retry that came
+    #: while the handler ran (WeCom no longer listens to the attempt waiting for it).
+    pushed: bool = False
     attempts: int = 1
     created_at: float = 0.0
     #: Set by `inbox_claim`: True for the caller that created the record.

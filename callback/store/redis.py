@@ -161,7 +161,8 @@ class RedisStore(Store):
 
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
         keys = [self._record(key), self._key("inbox-running"), self._key("inbox-done")]
-        args = [key, owner, int(pushed), int(reply is not None), reply or b""]
+        passive = reply is not None and not pushed
+        args = [key, owner, int(pushed), int(reply is not None), reply or b"", int(passive)]
         return bool(self._run("inbox_finish", keys, args))
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
@@ -222,8 +223,12 @@ class RedisStore(Store):
         leased = self._run("outbox_due", [self._key("outbox-pending")], args)
         return [rec.outbox_item(rec.as_hash(fields)) for fields in leased]
 
+    def outbox_hold(self, item_id: str, owner: str, lease_s: float) -> bool:
+        until = rec.number(self.clock() + lease_s)
+        return bool(self._run("outbox_hold", [self._item(item_id)], [owner, until]))
+
     def outbox_save(self, item: OutboxItem) -> None:
-        keys = [self._item(item.id), self._key("outbox-pending"), self._key("outbox-finished")]
+        keys = self._outbox_keys(item.id)
         self._run("outbox_save", keys, [item.id, item.owner, *rec.progress_fields(item)])
 
     def outbox_purge(self, before: float) -> int:
@@ -240,6 +245,25 @@ class RedisStore(Store):
 
     def outbox_depth(self) -> int:
         return int(self._call(self._redis.zcard, self._key("outbox-pending")))
+
+    def outbox_list(self, states: Sequence[str], limit: int) -> list[OutboxItem]:
+        ids: list[bytes] = []
+        for index in ("outbox-pending", "outbox-finished"):
+            ids += self._call(self._redis.zrange, self._key(index), 0, -1)
+        items = [self.outbox_get(item_id.decode()) for item_id in dict.fromkeys(ids)]
+        found = [i for i in items if i is not None and i.state in states]
+        return sorted(found, key=lambda i: (i.created_at, i.id))[:limit]
+
+    def _outbox_keys(self, item_id: str) -> list[str]:
+        return [self._item(item_id), self._key("outbox-pending"), self._key("outbox-finished")]
+
+    def outbox_retry(self, item_id: str) -> bool:
+        args = [item_id, rec.number(self.clock())]
+        return bool(self._run("outbox_retry", self._outbox_keys(item_id), args))
+
+    def outbox_drop(self, item_id: str) -> bool:
+        args = [item_id, rec.number(self.clock())]
+        return bool(self._run("outbox_drop", self._outbox_keys(item_id), args))
 
     def close(self) -> None:
         self._redis.close()

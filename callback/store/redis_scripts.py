@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from string import Template
 
-from callback.store.records import DONE, PENDING, RUNNING
+from callback.store.records import DEAD, DONE, PENDING, RUNNING
 
 
 def _lua(source: str) -> str:
-    return Template(source).substitute(RUNNING=RUNNING, DONE=DONE, PENDING=PENDING)
+    return Template(source).substitute(RUNNING=RUNNING, DONE=DONE, PENDING=PENDING, DEAD=DEAD)
 
 
 # -- values and locks: hashes {v: value or owner, x: expires_at}, PEXPIRE only collects garbage --
@@ -84,7 +84,7 @@ return '0'
 # -- the inbox: a hash per record; `running` (key -> lease_until), `done` (key -> created_at) ------
 
 #: KEYS: record, running, done. ARGV: now, token, key, owner, lease_until, then the new record's
-#: field/value pairs. Returns {created 1/0, HGETALL}.
+#: field/value pairs. Returns {created 1/0, HGETALL}. A running record found is marked pushed.
 INBOX_CLAIM = _lua("""
 local record, running, done = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', record) == 0 then
@@ -98,18 +98,23 @@ end
 local state, lease, claim = unpack(redis.call('HMGET', record, 'state', 'lease_until', 'claim'))
 if claim == ARGV[2] then return {1, redis.call('HGETALL', record)} end
 if state == '$RUNNING' and tonumber(lease) <= tonumber(ARGV[1]) then
-  redis.call('HSET', record, 'owner', ARGV[4], 'lease_until', ARGV[5], 'claim', ARGV[2])
+  redis.call(
+    'HSET', record, 'owner', ARGV[4], 'lease_until', ARGV[5], 'claim', ARGV[2], 'pushed', '1')
   redis.call('HINCRBY', record, 'attempts', 1)
   redis.call('ZADD', running, ARGV[5], ARGV[3])
   return {1, redis.call('HGETALL', record)}
 end
+if state == '$RUNNING' then redis.call('HSET', record, 'pushed', '1') end
 return {0, redis.call('HGETALL', record)}
 """)
 
-#: KEYS: record, running, done. ARGV: key, owner, pushed, has_reply, reply.
+#: KEYS: record, running, done. ARGV: key, owner, pushed, has_reply, reply, passive (1 for a
+#: passive reply, which a record marked pushed refuses).
 INBOX_FINISH = _lua("""
-local owner, state, created = unpack(redis.call('HMGET', KEYS[1], 'owner', 'state', 'created_at'))
+local owner, state, created, pushed = unpack(
+  redis.call('HMGET', KEYS[1], 'owner', 'state', 'created_at', 'pushed'))
 if owner ~= ARGV[2] or state ~= '$RUNNING' then return 0 end
+if ARGV[6] == '1' and pushed == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'state', '$DONE', 'pushed', ARGV[3])
 if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'reply', ARGV[5])
 else redis.call('HDEL', KEYS[1], 'reply') end
@@ -225,6 +230,36 @@ end
 return leased
 """)
 
+#: KEYS: item. ARGV: owner, lease_until. Renews the lease if `owner` holds the pending item.
+OUTBOX_HOLD = _lua("""
+local owner, state = unpack(redis.call('HMGET', KEYS[1], 'owner', 'state'))
+if owner ~= ARGV[1] or state ~= '$PENDING' then return 0 end
+redis.call('HSET', KEYS[1], 'lease_until', ARGV[2])
+return 1
+""")
+
+#: KEYS: item, pending, finished. ARGV: id, now. A dead item becomes pending, due now.
+OUTBOX_RETRY = _lua("""
+if redis.call('HGET', KEYS[1], 'state') ~= '$DEAD' then return 0 end
+redis.call('HSET', KEYS[1], 'state', '$PENDING', 'attempts', '0', 'next_at', ARGV[2],
+           'lease_until', '0.0', 'lease', '')
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+""")
+
+#: KEYS: item, pending, finished. ARGV: id, now. Deletes a dead item, or an unleased pending one.
+OUTBOX_DROP = _lua("""
+local state, lease = unpack(redis.call('HMGET', KEYS[1], 'state', 'lease_until'))
+if state == '$DEAD' or (state == '$PENDING' and tonumber(lease) <= tonumber(ARGV[2])) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 1
+end
+return 0
+""")
+
 #: KEYS: item, pending, finished. ARGV: id, owner, then the progress field/value pairs (state,
 #: next_at among them). Stores them only if `owner` holds the item; a finished item is indexed
 #: in `finished` by its created_at, for purging.
@@ -257,4 +292,7 @@ ALL = {
     "outbox_claim": OUTBOX_CLAIM,
     "outbox_due": OUTBOX_DUE,
     "outbox_save": OUTBOX_SAVE,
+    "outbox_hold": OUTBOX_HOLD,
+    "outbox_retry": OUTBOX_RETRY,
+    "outbox_drop": OUTBOX_DROP,
 }

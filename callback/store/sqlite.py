@@ -179,7 +179,8 @@ class SqliteStore(Store):
             return records.inbox_takeover(db, record, now)
 
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
-        args = (DONE, reply, int(pushed), key, owner, RUNNING)
+        passive = reply is not None and not pushed
+        args = (DONE, reply, int(pushed), key, owner, RUNNING, int(passive))
         return self._execute(records.INBOX_FINISH, args).rowcount > 0
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
@@ -225,6 +226,11 @@ class SqliteStore(Store):
                 db, records.outbox_claimable(db, now, limit), owner, now + lease_s
             )
 
+    def outbox_hold(self, item_id: str, owner: str, lease_s: float) -> bool:
+        until = self.clock() + lease_s
+        with self._transaction() as db:
+            return records.outbox_hold(db, item_id, owner, until)
+
     def outbox_save(self, item: OutboxItem) -> None:
         with self._transaction() as db:
             records.outbox_save(db, item)
@@ -242,6 +248,17 @@ class SqliteStore(Store):
 
     def outbox_depth(self) -> int:
         return self._read(records.outbox_depth)
+
+    def outbox_list(self, states: Sequence[str], limit: int) -> list[OutboxItem]:
+        return self._read(records.outbox_list, states, limit)
+
+    def outbox_retry(self, item_id: str) -> bool:
+        with self._transaction() as db:
+            return records.outbox_retry(db, item_id, self.clock())
+
+    def outbox_drop(self, item_id: str) -> bool:
+        with self._transaction() as db:
+            return records.outbox_drop(db, item_id, self.clock())
 
     def _read(self, query: Callable[..., R], *args: Any) -> R:
         """A read: no write lock (WAL readers see the last commit)."""

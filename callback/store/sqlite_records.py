@@ -69,12 +69,15 @@ def inbox_row(r: InboxRecord, now: float) -> tuple[Any, ...]:
 
 
 def inbox_takeover(db: sqlite3.Connection, r: InboxRecord, now: float) -> InboxRecord:
-    """The key exists: take it over if its owner's lease ran out, and return what is stored."""
+    """The key exists: take it over if its owner's lease ran out, and return what is stored;
+    a running record is marked pushed either way (see Store.inbox_claim)."""
     took = db.execute(
-        "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+        "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1, pushed = 1 "
         "WHERE key = ? AND state = ? AND lease_until <= ?",
         (r.owner, r.lease_until, r.key, RUNNING, now),
     ).rowcount
+    if not took:
+        db.execute("UPDATE inbox SET pushed = 1 WHERE key = ? AND state = ?", (r.key, RUNNING))
     stored = inbox_get(db, r.key)
     if stored is None:  # purged meanwhile: claim it anew
         db.execute(INBOX_INSERT, inbox_row(r, now))
@@ -82,8 +85,10 @@ def inbox_takeover(db: sqlite3.Connection, r: InboxRecord, now: float) -> InboxR
     return replace(stored, created=bool(took))
 
 
+#: The last value is 1 for a passive reply, which a record marked pushed refuses.
 INBOX_FINISH = (
-    "UPDATE inbox SET state = ?, reply = ?, pushed = ? WHERE key = ? AND owner = ? AND state = ?"
+    "UPDATE inbox SET state = ?, reply = ?, pushed = ? "
+    "WHERE key = ? AND owner = ? AND state = ? AND (pushed = 0 OR ? = 0)"
 )
 
 
@@ -164,6 +169,15 @@ def outbox_claimable(
     return [row[0] for row in db.execute(query, args)]
 
 
+def outbox_hold(db: sqlite3.Connection, item_id: str, owner: str, until: float) -> bool:
+    return bool(
+        db.execute(
+            "UPDATE outbox SET lease_until = ? WHERE id = ? AND owner = ? AND state = ?",
+            (until, item_id, owner, PENDING),
+        ).rowcount
+    )
+
+
 def outbox_save(db: sqlite3.Connection, item: OutboxItem) -> None:
     db.execute(
         "UPDATE outbox SET parts_done = ?, state = ?, attempts = ?, next_at = ?, lease_until = 0, "
@@ -181,3 +195,31 @@ def outbox_purge(db: sqlite3.Connection, before: float) -> int:
     return db.execute(
         "DELETE FROM outbox WHERE state IN (?, ?) AND created_at < ?", (DONE, DEAD, before)
     ).rowcount
+
+
+def outbox_list(db: sqlite3.Connection, states: Sequence[str], limit: int) -> list[OutboxItem]:
+    marks = ", ".join("?" * len(states))
+    rows = db.execute(
+        f"SELECT {_OUTBOX} FROM outbox WHERE state IN ({marks}) ORDER BY created_at, id LIMIT ?",
+        (*states, limit),
+    )
+    return [_outbox(row) for row in rows]
+
+
+def outbox_retry(db: sqlite3.Connection, item_id: str, now: float) -> bool:
+    return bool(
+        db.execute(
+            "UPDATE outbox SET state = ?, attempts = 0, next_at = ?, lease_until = 0 "
+            "WHERE id = ? AND state = ?",
+            (PENDING, now, item_id, DEAD),
+        ).rowcount
+    )
+
+
+def outbox_drop(db: sqlite3.Connection, item_id: str, now: float) -> bool:
+    return bool(
+        db.execute(
+            "DELETE FROM outbox WHERE id = ? AND (state = ? OR (state = ? AND lease_until <= ?))",
+            (item_id, DEAD, PENDING, now),
+        ).rowcount
+    )
