@@ -55,7 +55,8 @@ class ServerSettings:
     max_body_bytes: int = 256 * 1024
     lease_s: int = 30
     inbox_retention_s: int = 86400
-    worker_threads: int = 8
+    worker_threads: int = 32  # handler threads per process
+    threads: int = 32  # request threads per process (wecom serve's gunicorn workers)
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ def _server(table: Any) -> ServerSettings:
         worker_threads=_integer(
             table.get("worker_threads", defaults.worker_threads), "server.worker_threads", 1
         ),
+        threads=_integer(table.get("threads", defaults.threads), "server.threads", 1),
     )
 
 

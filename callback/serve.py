@@ -1,19 +1,58 @@
-"""`wecom serve`: gunicorn with the app; in sandbox mode, the embedded WeCom emulator beside it."""
+"""`wecom serve`: gunicorn with the app; in sandbox mode, the embedded WeCom emulator beside it.
+
+Its worker class is gunicorn's threaded worker, so that one process holds many slow handlers'
+requests at once (a burst of callbacks waiting on an LLM), and its main thread keeps the worker
+alive however long a handler takes. The class also stamps each request with when it reached the
+process, so that the time a request waits for a free thread counts against WeCom's 5 s.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
 
 from callback.app import create_app, load_settings
 from callback.config import Settings
 from callback.devtools import sandbox
+from callback.inbound.endpoint import ARRIVED_AT
+
+_arrival = threading.local()
+
+
+class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, putting each request's arrival into the WSGI environ
+    (`wecom.arrived_at`): the moment its connection became readable, before it waited for a
+    thread. `gunicorn -k callback.serve.ThreadWorker --threads 32 wsgi:app` uses it directly."""
+
+    def enqueue_req(self, conn: Any) -> None:
+        conn.wecom_arrived_at = time.time()
+        super().enqueue_req(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        _arrival.at = getattr(conn, "wecom_arrived_at", None)
+        return super().handle_request(req, conn)
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app: Any = getattr(self, "wsgi")  # noqa: B009 - set by gunicorn, untyped
+
+        def stamped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            arrived = getattr(_arrival, "at", None)
+            if arrived is not None:
+                environ[ARRIVED_AT] = arrived
+            result: Iterable[bytes] = app(environ, start_response)
+            return result
+
+        self.wsgi = stamped
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -52,7 +91,13 @@ def banner(settings: Settings, bind: str, emulator_url: str) -> str:
     )
 
 
-def serve(config: str | None, bind: str, workers: int, emulator_bind: str | None = None) -> int:
+def serve(
+    config: str | None,
+    bind: str,
+    workers: int,
+    emulator_bind: str | None = None,
+    threads: int | None = None,
+) -> int:
     """Run the server in the foreground until interrupted."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -71,7 +116,8 @@ def serve(config: str | None, bind: str, workers: int, emulator_bind: str | None
     options = {
         "bind": bind,
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "callback.serve.ThreadWorker",
+        "threads": threads or settings.server.threads,
         "accesslog": "-",
         "graceful_timeout": 5,
     }

@@ -18,7 +18,7 @@ from callback.errors import WecomError
 def cmd_serve(args: argparse.Namespace) -> int:
     from callback.serve import serve
 
-    return serve(args.config, args.bind, args.workers, args.emulator_bind)
+    return serve(args.config, args.bind, args.workers, args.emulator_bind, args.threads)
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--bind", default="127.0.0.1:8080")
     serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument(
+        "--threads", type=int, help="request threads per worker (default: server.threads, 32)"
+    )
     serve.add_argument("--emulator-bind", help="sandbox: where the WeCom emulator listens")
     serve.set_defaults(func=cmd_serve)
 
