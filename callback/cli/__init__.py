@@ -1,4 +1,4 @@
-"""The `wecom` command: serve, simulate, send, recall, routes, doctor, emulator."""
+"""The `wecom` command: serve, simulate, send, recall, routes, doctor, outbox, emulator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import requests
 
 from callback import loader
 from callback.app import load_settings
-from callback.cli import doctor, send, simulate
+from callback.cli import doctor, outbox, send, simulate
 from callback.errors import WecomError
 
 
@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_parser(sub, common)
     send.add_parsers(sub, common)
     doctor.add_parser(sub, common)
+    outbox.add_parser(sub, common)
     return top
 
 
