@@ -36,7 +36,8 @@ class Received:
 class StandIn(ThreadingHTTPServer):
     """Answers the n-th arriving POST as script[n] says: (what, after seconds).
 
-    what: "reply" (a passive echo tagged with n), "empty" (200, no body), "500", "never",
+    what: "reply" (a passive echo tagged with n), "forged" (that reply, its signature wrong),
+    "empty" (200, no body), "500", "never",
     "trickle" (200 headers at once, the reply body in pieces, the last one `after` s late).
     """
 
@@ -107,6 +108,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(500)
         elif what == "empty":
             self._answer(200)
+        elif what == "forged":
+            self._answer(
+                200, _passive(plain, n).replace(b"Signature><![CDATA[", b"Signature><![CDATA[0")
+            )
         else:
             self._answer(200, _passive(plain, n))
 
@@ -198,6 +203,14 @@ def test_empty_200_ends_delivery_with_no_passive_reply(stand_in: Callable[..., S
     assert len(server.received) == 1
 
 
+def test_a_reply_that_does_not_open_is_received_but_shows_nothing(
+    stand_in: Callable[..., StandIn],
+) -> None:
+    got = td(stand_in(("forged", 0))).deliver(SIM.text("hi"))
+    assert got.answered_in_time and got.attempts_sent == 1 and got.passive is None
+    assert "does not open" in (got.attempts[0].error or "")
+
+
 def test_delayed_original_overlaps_the_retry_and_its_late_answer_does_not_count(
     stand_in: Callable[..., StandIn],
 ) -> None:
@@ -211,6 +224,16 @@ def test_delayed_original_overlaps_the_retry_and_its_late_answer_does_not_count(
         retry.query["nonce"],
         original.query["nonce"],
     ]
+
+
+def test_an_original_delayed_past_every_window_does_not_count(
+    stand_in: Callable[..., StandIn],
+) -> None:
+    server = stand_in(("never", 0), ("never", 0), ("reply", 0))  # the original arrives last
+    got = td(server).deliver(SIM.text("hi"), delay_first_s=3 * WINDOW + 0.1)
+    original = got.attempts[0]
+    assert original.status == 200 and original.reply is not None and not original.counted
+    assert not got.answered_in_time and got.passive is None and got.attempts_sent == 3
 
 
 def test_burst_and_what_the_member_saw(

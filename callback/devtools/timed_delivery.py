@@ -16,8 +16,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -76,20 +76,6 @@ class Delivered:
         return len(self.attempts)
 
 
-@dataclass
-class _Run:
-    """An attempt in flight: its thread sets `result`, the coordinator `closed`, under `lock`."""
-
-    number: int
-    started_at: float
-    query: dict[str, str]
-    request_body: bytes
-    result: Attempt | None = None
-    closed: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    concluded: threading.Event = field(default_factory=threading.Event)
-
-
 class TimedDelivery:
     """Delivers callbacks to `url` as WeCom does; `clock` (real seconds) stamps the records."""
 
@@ -110,29 +96,30 @@ class TimedDelivery:
         self, fields: Fields, *, delay_first_s: float = 0.0, as_json: bool = False
     ) -> Delivered:
         """Deliver one callback; attempt 1 reaches the server `delay_first_s` late (a backlog)."""
-        runs: list[tuple[_Run, threading.Thread]] = []
+        sent: list[tuple[Attempt, Future[Attempt]]] = []
+        counted = 0
         for number in range(1, self.attempts + 1):
             started_at = self.clock()
             query, body = self.simulator.post(fields, as_json=as_json)  # a fresh copy every time
-            run = _Run(number, started_at, query, body)
+            stub = Attempt(number, started_at, query, body, sent_at=started_at, ended_at=started_at)
+            future: Future[Attempt] = Future()
             delay = delay_first_s if number == 1 else 0.0
-            thread = threading.Thread(target=self._send, args=(run, delay), daemon=True)
-            thread.start()
-            runs.append((run, thread))
+            threading.Thread(target=self._send, args=(stub, delay, future), daemon=True).start()
+            sent.append((stub, future))
             window_end = started_at + self.timeout
-            run.concluded.wait(max(0.0, window_end - self.clock()))
-            with run.lock:
-                run.closed = True  # from here on this attempt's answer is too late to count
-                result = run.result
-            if result and result.counted:
+            try:  # decided when the window ends: whatever comes later is too late
+                done: Attempt | None = future.result(max(0.0, window_end - self.clock()))
+            except TimeoutError:
+                done = None
+            if done and done.status == 200 and done.ended_at <= window_end:
+                counted = number
                 break
-            failed_at = min(result.ended_at, window_end) if result else window_end
+            failed_at = min(done.ended_at, window_end) if done else window_end
             if number < self.attempts:
                 time.sleep(max(0.0, failed_at + self.gap - self.clock()))
-        bound = delay_first_s + 3 * self.timeout + 1.0  # connect + headers + a slow body, see _post
-        for _, thread in runs:
-            thread.join(bound)
-        return Delivered(tuple(self._result(run) for run, _ in runs))
+        bound = delay_first_s + 3 * self.timeout + 1.0  # connect + headers + one read, see _post
+        outcomes = (self._outcome(stub, future, bound) for stub, future in sent)
+        return Delivered(tuple(replace(a, counted=a.number == counted) for a in outcomes))
 
     def deliver_many(
         self, many: Sequence[Fields], *, concurrency: int = 16, as_json: bool = False
@@ -141,13 +128,25 @@ class TimedDelivery:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             return list(pool.map(lambda f: self.deliver(f, as_json=as_json), many))
 
-    def _send(self, run: _Run, delay: float) -> None:
+    def _outcome(self, stub: Attempt, future: Future[Attempt], timeout: float) -> Attempt:
+        try:
+            return future.result(timeout)
+        except TimeoutError:  # only a server trickling its headers can hold a thread this long
+            return replace(stub, ended_at=self.clock(), error=f"still running after {timeout} s")
+
+    def _send(self, stub: Attempt, delay: float, future: Future[Attempt]) -> None:
+        try:
+            future.set_result(self._attempt(stub, delay))
+        except Exception as exc:  # a bug here must surface in deliver(), not hang it
+            future.set_exception(exc)
+
+    def _attempt(self, stub: Attempt, delay: float) -> Attempt:
         time.sleep(delay)
         sent_at = self.clock()
         status: int | None = None
         answer, reply, error = b"", None, None
         try:  # the connection that carries it waits its own full timeout (a proxy's, for a delay)
-            status, answer = self._post(run.query, run.request_body, sent_at + self.timeout)
+            status, answer = self._post(stub.query, stub.request_body, sent_at + self.timeout)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         now = self.clock()
@@ -156,21 +155,11 @@ class TimedDelivery:
                 reply = self.simulator.open_reply(answer) or None
             except (WecomError, KeyError, ValueError, TypeError) as exc:
                 error = f"reply does not open: {type(exc).__name__}: {exc}"
-        with run.lock:
-            in_time = not run.closed and now <= run.started_at + self.timeout
-            run.result = Attempt(
-                run.number, run.started_at, run.query, run.request_body, sent_at, now,
-                now if status is not None else None, status, answer,
-                counted=status == 200 and in_time, reply=reply, error=error,
-            )  # fmt: skip
-        run.concluded.set()
-
-    def _result(self, run: _Run) -> Attempt:
-        with run.lock:
-            return run.result or Attempt(
-                run.number, run.started_at, run.query, run.request_body, run.started_at,
-                self.clock(), error="still waiting when the delivery ended",
-            )  # fmt: skip
+        answered_at = now if status is not None else None
+        return replace(
+            stub, sent_at=sent_at, ended_at=now, answered_at=answered_at, status=status,
+            body=answer, reply=reply, error=error,
+        )  # fmt: skip
 
     def _post(self, query: Mapping[str, str], body: bytes, deadline: float) -> tuple[int, bytes]:
         """POST and read the whole answer, giving up at `deadline`; every socket wait is bounded."""
