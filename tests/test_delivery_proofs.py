@@ -1,5 +1,8 @@
-"""The delivery guarantees, proven with real processes on 127.0.0.1: the server under gunicorn
-with 2 workers, the WeCom emulator, and callbacks re-sent the way WeCom re-sends them."""
+"""The delivery guarantees, proven with real processes on 127.0.0.1: `wecom serve` as the README
+deploys it (a config file, every delivery setting at its default: 2 workers of gunicorn's
+threaded worker), the WeCom emulator, and callbacks delivered with WeCom's timing
+(`callback.devtools.timed_delivery`: 5 s per attempt, re-encrypted retries, a passive reply
+counted only inside its attempt). What is asserted is what each member saw."""
 
 from __future__ import annotations
 
@@ -18,24 +21,27 @@ import requests
 
 from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
 from callback.devtools.simulator import Simulator
+from callback.devtools.timed_delivery import Delivered, TimedDelivery, member_view
 from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
 
 USER = "wangwu"
 
 
 class Cluster:
-    """gunicorn wsgi:app (2 sync workers) with the proof handlers, on a free port."""
+    """`wecom serve --config` with the proof handlers, on a free port, in its own directory (the
+    default state file lands there)."""
 
     def __init__(self, tmp: Path, api_url: str, lease_s: int = 30) -> None:
+        self.tmp = tmp
         self.log = tmp / "handler.log"
         self.log.touch()
         self.config = tmp / "config.toml"
+        lease = f"lease_s = {lease_s}" if lease_s != 30 else ""
         self.config.write_text(
             f"""
 [server]
-state = "sqlite:///{tmp / "state.db"}"
 handlers = ["proof_handlers"]
-lease_s = {lease_s}
+{lease}
 
 [apps.hr]
 corp_id = "{DEFAULT_CORP_ID}"
@@ -58,9 +64,9 @@ api_base_url = "{api_url}"
             "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "proof"), str(ROOT)]),
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "2", "--timeout", "60", "--graceful-timeout", "2"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "callback.cli", "serve", "--config", str(self.config),
+             "--bind", f"127.0.0.1:{self.port}"],
+            cwd=self.tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
         wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc)
@@ -201,3 +207,84 @@ def test_e_fifty_events_with_the_same_sender_and_second_are_all_handled(
     handled = {line.split()[1] for line in server.lines("contact")}
     assert handled == {f"u{n}" for n in range(50)}
     assert len(server.lines("contact")) == 50
+
+
+# -- with WeCom's timing ------------------------------------------------------------------------
+
+MEMBERS = [f"member{n:02d}" for n in range(40)]
+
+
+def burst(server: Cluster, sim: Simulator, **timing: Any) -> list[Delivered]:
+    """40 members each send a message at the same moment; WeCom delivers each with its timing."""
+    wecom = TimedDelivery(server.url, sim, **timing)
+    return wecom.deliver_many([sim.text(f"member {m}", user=m) for m in MEMBERS], concurrency=40)
+
+
+def assert_each_member_saw_one_answer(deliveries: list[Delivered], emulator: Emulator) -> None:
+    for m in MEMBERS:
+        eventually(lambda m=m: member_view(m, deliveries, emulator).texts != (), 60)
+    time.sleep(1.5)  # anything more would have arrived by now
+    for m in MEMBERS:
+        assert member_view(m, deliveries, emulator).texts == (f"answer to member {m}",), m
+
+
+def test_9a_a_burst_of_40_slow_handlers_gives_each_member_one_reply(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    server = cluster()
+    deliveries = burst(server, sim)
+    assert_each_member_saw_one_answer(deliveries, emulator_server.emulator)
+    for m in MEMBERS:  # each handler ran once
+        assert len(server.lines(f"member start member {m}")) == 1, m
+    passive = sum(1 for d in deliveries if d.passive is not None)
+    assert passive >= 36  # all 40 fit the default 2 x 32 threads: passive but for a slow machine
+    answer_ms = sorted(
+        (a.answered_at - a.started_at) * 1000
+        for d in deliveries
+        for a in d.attempts
+        if a.counted and a.answered_at is not None
+    )
+    print(f"\n9a: {passive}/40 passive, {40 - passive} pushed; answered in time: "
+          f"{len(answer_ms)}/40, p50 {answer_ms[len(answer_ms) // 2]:.0f} ms")  # fmt: skip
+
+
+@pytest.mark.parametrize("clocks", ["agreeing", "unknown"])
+def test_9b_a_retry_that_overtakes_a_delayed_original_gets_one_reply(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer, clocks: str
+) -> None:
+    """The original reaches the server 4 s late (a proxy); WeCom's retry comes at 5 s, while the
+    1.5-s handler still runs. With clocks known to agree, the original's old timestamp shortens
+    its wait; either way the reply must not go to the original, which WeCom gave up on."""
+    server = cluster()
+    wecom = TimedDelivery(server.url, sim)
+    if clocks == "agreeing":
+        for n in range(3):
+            assert wecom.deliver(sim.text(f"quick job {n}", user="someone")).answered_in_time
+    fields = sim.text(f"member {USER}")
+    delivered = wecom.deliver(fields, delay_first_s=4.0)
+    view = lambda: member_view(USER, [delivered], emulator_server.emulator).texts  # noqa: E731
+    eventually(lambda: "answer to member wangwu" in view(), 10)
+    time.sleep(1.5)
+    assert view() == ("answer to member wangwu",)
+    assert len(server.lines(f"member start member {USER}")) == 1
+    assert delivered.passive is None  # pushed, once
+    # agreeing clocks: the original's old timestamp left it 0.5 s, and its empty 200 reached
+    # WeCom in time: no retry. Otherwise the retry came, and its empty 200 ended the attempts.
+    assert delivered.attempts_sent == (1 if clocks == "agreeing" else 2)
+
+
+def test_9c_a_burst_with_kill_9_in_the_middle_then_a_restart_loses_nothing(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    server = cluster()
+    results: list[list[Delivered]] = []
+    wecom = threading.Thread(target=lambda: results.append(burst(server, sim, retry_gap_s=1.0)))
+    wecom.start()
+    eventually(lambda: len(server.lines("member start")) >= 30, 5)
+    server.kill_all()  # every server process, mid-handler
+    assert len(server.lines("member end")) < 40
+    server.start()  # the same config and state file
+    wecom.join()
+    assert_each_member_saw_one_answer(results[0], emulator_server.emulator)
+    for m in MEMBERS:  # run to completion at least once
+        assert len(server.lines(f"member end member {m}")) >= 1, m

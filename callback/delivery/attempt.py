@@ -9,8 +9,11 @@ gunicorn worker's accept, so time spent queued for a thread counts) plus `reply_
 The second is the callback's own `timestamp` query parameter, WeCom's clock when it sent the
 attempt: a request held up before it reached us (a proxy, a backlog) shows an old timestamp.
 That signal is used only while our clock agrees with WeCom's, judged by the smallest
-arrival-minus-timestamp offset among recent callbacks (it is the clock difference plus the
-fastest delivery seen); a callback delayed more than the fastest recent one loses the delay.
+arrival-minus-timestamp offset among recent callbacks (the clock difference, plus the fastest
+delivery and the timestamp's truncation to a whole second). The deadline it gives is the
+timestamp plus 4.5 s, earlier where our clock is seen to be behind WeCom's; never later, since a
+positive offset may be truncation rather than clock difference. So a late answer is impossible,
+and a callback sent late in its second loses up to a second of its wait (its reply is pushed).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ WECOM_WAIT_S = 5.0
 #: Room left for the reply's own way back to WeCom when the deadline comes from `timestamp`.
 TRANSIT_MARGIN_S = 0.5
 #: Our clock agrees with WeCom's when the smallest recent offset is within this.
-AGREEMENT_S = 2.0
+AGREEMENT_S = 1.0
 #: Below this much time left, an attempt is not worth waiting on: it is answered at once.
 USEFUL_S = 0.1
 #: How many recent callbacks the offset estimate looks back over.
@@ -66,5 +69,6 @@ class Deadlines:
                 self._offsets.append(offset)
                 skew = min(self._offsets)
             if abs(skew) <= AGREEMENT_S:  # our clock agrees with WeCom's: trust the timestamp
-                deadline = min(deadline, timestamp + skew + WECOM_WAIT_S - TRANSIT_MARGIN_S)
+                wecom_gives_up = timestamp + min(skew, 0.0) + WECOM_WAIT_S
+                deadline = min(deadline, wecom_gives_up - TRANSIT_MARGIN_S)
         return Attempt(arrived_at, deadline)

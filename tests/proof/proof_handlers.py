@@ -50,3 +50,12 @@ def quick_job(message: TextMessage, ctx: Context) -> str:
 @router.event("change_contact")
 def contact(message: ChangeContactEvent, ctx: Context) -> None:
     note(f"contact {message.user_id}")
+
+
+@router.text(re.compile(r"^member "))
+def member(message: TextMessage, ctx: Context) -> str:
+    """A slow handler (an LLM call, say): 1.5 s."""
+    note(f"member start {message.content}")
+    time.sleep(1.5)
+    note(f"member end {message.content}")
+    return f"answer to {message.content}"
