@@ -54,50 +54,62 @@ def _refuse_dtd(*_: object) -> None:
 
 
 # WeCom's envelopes and most messages are flat: <xml> and leaf children, each plain text (no
-# markup, no entity) or one CDATA section. Those are read with two regexes, the rest by expat.
-#: A CDATA section's content: anything without "]]>" (unrolled: no per-character lookahead).
-_CDATA_BODY = rb"[^\]]*(?:\](?!\]>)[^\]]*)*"
-_FLAT = re.compile(
-    rb"\s*<(\w+)>(?:\s*<(\w+)>(?:<!\[CDATA\[" + _CDATA_BODY + rb"\]\]>|[^<&]*)</\2>)*\s*</\1>\s*"
-)
-_LEAF = re.compile(rb"<(\w+)>(?:<!\[CDATA\[(" + _CDATA_BODY + rb")\]\]>|([^<&]*))</\1>")
+# markup, no entity) or one CDATA section. Those are read by two regexes, the rest by expat. The
+# fast path takes only what expat takes as-is and reads the same way, and declines the rest.
+#: XML's whitespace; not \s, which also takes characters expat refuses there.
+_S = r"[ \t\r\n]*"
+#: An ASCII name; not \w+, which also takes a leading digit and non-ASCII letters.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+#: The C0 controls XML forbids (all but tab, LF, CR): one check over the bytes is cheaper than a
+#: character class in the regexes.
+_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+
+
+def _no_cdata_end(char: str) -> str:
+    """Any run of `char` and "]" that has no "]]>" (unrolled: no per-character lookahead)."""
+    return char + r"*(?:\](?!\]>)" + char + r"*)*"
+
+
+#: A leaf's content: one CDATA section (group 1) or text without markup, entity or "]]>" (2).
+_CDATA_BODY, _TEXT = _no_cdata_end(r"[^\]]"), _no_cdata_end(r"[^\]<&]")
+_CONTENT = rf"(?:<!\[CDATA\[({_CDATA_BODY})\]\]>|({_TEXT}))"
+#: The whole document: at least one leaf (an empty root is a string to expat, not a dict).
+_FLAT = re.compile(rf"{_S}<({_NAME})>(?:{_S}<({_NAME})>{_CONTENT}</\2>)+{_S}</\1>{_S}")
+_LEAF = re.compile(rf"<({_NAME})>{_CONTENT}</\1>")
 
 
 def _flat(data: bytes) -> dict[str, Any] | None:
-    """The flat fast path: the same result as expat for such documents, None for others."""
-    root = _FLAT.fullmatch(data)
-    if root is None:
+    """The flat fast path: expat's result for such documents, None for others (expat decides)."""
+    if len(data.translate(None, _CONTROLS)) != len(data):
+        return None
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:  # not necessarily malformed: an encoding="..." document is not UTF-8
+        return None
+    root = _FLAT.fullmatch(text)
+    if root is None or "\ufffe" in text or "\uffff" in text:  # not XML characters
         return None
     fields: dict[str, Any] = {}
-    for tag, cdata_text, text in _LEAF.findall(data, root.end(1) + 1):
-        value = (cdata_text or text).decode()  # UnicodeDecodeError is a ValueError
+    for key, cdata_text, plain in _LEAF.findall(text, root.end(1) + 1):
+        value = cdata_text or plain
         if "\r" in value:  # XML's line-end normalisation, as expat does it
             value = value.replace("\r\n", "\n").replace("\r", "\n")
-        key = tag.decode()
         if key in fields:
             existing = fields[key]
             fields[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
         else:
             fields[key] = value
-    return {root.group(1).decode(): fields}
+    return {root.group(1): fields}
 
 
 def parse(data: bytes) -> dict[str, Any]:
     """Parse an XML document into {root_tag: Node}; raise BadRequest on anything malformed."""
-    return _parse(data, fast=True)
+    flat = _flat(data)
+    return flat if flat is not None else _parse_expat(data)
 
 
-def _parse(data: bytes, *, fast: bool) -> dict[str, Any]:
-    if not fast:
-        return _expat(data)
-    try:
-        flat = _flat(data)
-    except ValueError:
-        raise BadRequest("malformed XML: not UTF-8") from None
-    return flat if flat is not None else _expat(data)
-
-
-def _expat(data: bytes) -> dict[str, Any]:
+def _parse_expat(data: bytes) -> dict[str, Any]:
+    """The reference reader, for what the fast path declines (and for tests to compare with)."""
     builder = _Builder()
     parser = expat.ParserCreate()
     parser.StartDoctypeDeclHandler = _refuse_dtd
