@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from callback.errors import BadRequest, CallbackError, http_status
 from callback.inbound.receiver import Answer, Receiver
+from callback.inbound.refusals import UNKNOWN, Refusals, shown
 from callback.metrics import Metrics
 
 log = logging.getLogger("wecom.endpoint")
@@ -44,6 +45,7 @@ class CallbackEndpoint:
         self.prefix = receiver.settings.server.callback_prefix + "/"
         self.limit = receiver.settings.server.max_body_bytes
         self.warned_single_thread = False
+        self.refusals = Refusals()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -71,8 +73,10 @@ class CallbackEndpoint:
             else:
                 answer = self.receiver.verify_url(name, args)
         except CallbackError as error:
-            self.metrics.callback(name, "-", type(error).__name__, time.perf_counter() - started)
-            return self._refuse(name, error, environ, start_response)
+            known = name if name in self.receiver.cryptos else UNKNOWN  # a bounded label
+            elapsed = time.perf_counter() - started
+            self.metrics.callback(known, "-", type(error).__name__, elapsed)
+            return self._refuse(name, known, error, environ, start_response)
         outcome = "passive" if answer.body else "empty"
         self.metrics.callback(name, answer.kind, outcome, time.perf_counter() - started)
         return _respond(answer, start_response)
@@ -98,13 +102,17 @@ class CallbackEndpoint:
         return data
 
     def _refuse(
-        self, app: str, error: CallbackError, environ: Environ, start_response: StartResponse
+        self,
+        name: str,
+        known: str,
+        error: CallbackError,
+        environ: Environ,
+        start_response: StartResponse,
     ) -> Iterable[bytes]:
         status = http_status(error)
-        log.warning(
-            "callback refused app=%s status=%d check=%s: %s remote=%s",
-            app, status, type(error).__name__, error, environ.get("REMOTE_ADDR"),
-        )  # fmt: skip
+        detail = str(error) if known != UNKNOWN else f"no application {shown(name)!r} here"
+        remote = str(environ.get("REMOTE_ADDR"))
+        self.refusals.refused(known, status, type(error).__name__, detail, remote)
         body = f"{error}\n".encode()
         return _respond(Answer(body, status), start_response)
 

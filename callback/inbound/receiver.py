@@ -12,6 +12,7 @@ from callback.errors import BadRequest, StaleTimestamp, UnknownApp
 from callback.inbound import envelope, messages
 from callback.inbound.crypto import MsgCrypto
 from callback.inbound.messages import Message
+from callback.inbound.refusals import shown
 from callback.outbound.client import WecomClient
 from callback.router import Router
 from callback.store import Store
@@ -71,7 +72,7 @@ class Receiver:
     def _app(self, name: str) -> tuple[AppSettings, MsgCrypto]:
         crypto = self.cryptos.get(name)
         if crypto is None:
-            raise UnknownApp(f"no application {name!r} receives callbacks here")
+            raise UnknownApp(f"no application {shown(name)!r} receives callbacks here")
         return self.settings.apps[name], crypto
 
     def _check_time(self, timestamp: str) -> None:
