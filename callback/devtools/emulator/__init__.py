@@ -19,6 +19,7 @@ from .apps import (
 from .cli import main
 from .control import EmulatorControl
 from .errors import ApiError
+from .faults import CallMatch
 from .media import MediaRecord
 from .records import MessageRecord, Stats, UpdateRecord
 from .server import EmulatorServer, create_emulator_app
@@ -36,6 +37,7 @@ __all__ = [
     "INVALID_USER_PREFIX",
     "UNLICENSED_USER_PREFIX",
     "ApiError",
+    "CallMatch",
     "Emulator",
     "EmulatorApp",
     "EmulatorControl",

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from .apps import EmulatorApp
+from .faults import CallMatch
 from .state import Emulator
 
 
@@ -31,6 +32,18 @@ def _optional_int(body: dict[str, Any], key: str) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError(f"{key} must be an integer")
     return value
+
+
+def _path(body: dict[str, Any]) -> str | None:
+    path = body.get("path")
+    if path is not None and not isinstance(path, str):
+        raise ValueError("path must be a string")
+    return path
+
+
+def _match(body: dict[str, Any]) -> CallMatch | None:
+    match = body.get("match")
+    return None if match is None else CallMatch.from_json(match)
 
 
 def control_blueprint(emulator: Emulator) -> Blueprint:
@@ -80,19 +93,15 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         body = _body()
         count = int(_number(body, "count", 1))
         errcode, status = _optional_int(body, "errcode"), _optional_int(body, "http_status")
-        path = body.get("path")
-        if path is not None and not isinstance(path, str):
-            raise ValueError("path must be a string")
-        emulator.fail_next(count, errcode=errcode, http_status=status, path=path)
+        emulator.fail_next(
+            count, errcode=errcode, http_status=status, path=_path(body), match=_match(body)
+        )
         return jsonify({"ok": True})
 
     @bp.post("/latency")
     def latency() -> Response:
         body = _body()
-        path = body.get("path")
-        if path is not None and not isinstance(path, str):
-            raise ValueError("path must be a string")
-        emulator.set_latency(_number(body, "ms"), path)
+        emulator.set_latency(_number(body, "ms"), _path(body))
         return jsonify({"ok": True})
 
     @bp.get("/clock")

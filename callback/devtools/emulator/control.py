@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from .apps import EmulatorApp
+from .faults import CallMatch
+
+
+def _match_json(match: CallMatch | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if isinstance(match, CallMatch):
+        return match.to_json()
+    return None if match is None else dict(match)
 
 
 class EmulatorControl:
@@ -88,9 +96,10 @@ class EmulatorControl:
         errcode: int | None = None,
         http_status: int | None = None,
         path: str | None = None,
+        match: CallMatch | Mapping[str, Any] | None = None,
     ) -> None:
-        """Answer the next count calls (to path) with errcode (default -1) or an HTTP status."""
-        payload: dict[str, Any] = {"count": count, "path": path}
+        """Answer the next count calls (to path, whose body matches) with errcode or a status."""
+        payload: dict[str, Any] = {"count": count, "path": path, "match": _match_json(match)}
         payload |= {"errcode": errcode, "http_status": http_status}
         self._post("fail", payload)
 

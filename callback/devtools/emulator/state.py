@@ -12,7 +12,7 @@ from typing import Any
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
-from .faults import Fault, Faults
+from .faults import BodyProbe, CallMatch, Fault, Faults, no_body
 from .media import MediaRecord, MediaStore
 from .outbox import Outbox
 from .recipients import resolve
@@ -93,11 +93,16 @@ class Emulator:
         errcode: int | None = None,
         http_status: int | None = None,
         path: str | None = None,
+        *,
+        match: CallMatch | None = None,
     ) -> None:
-        """Answer the next n calls to path (default any API) with errcode (default -1) or status."""
+        """Answer the next n calls to path (default any API) with errcode (default -1) or status.
+
+        With match, only calls whose JSON body matches are failed (and count towards n).
+        """
         errcode = -1 if errcode is None and http_status is None else errcode
         with self._lock:
-            self._faults.add(Fault(n, errcode, http_status, path))
+            self._faults.add(Fault(n, errcode, http_status, path, match))
 
     def set_latency(self, ms: float, path: str | None = None) -> None:
         """Delay every call (or those to path) by ms milliseconds; 0 clears it."""
@@ -140,11 +145,14 @@ class Emulator:
                 uploads=len(self._media),
             )
 
-    def begin_call(self, path: str) -> tuple[float, Fault | None]:
-        """Count a call; returns its latency in seconds and the fault to answer with, if any."""
+    def begin_call(self, path: str, body: BodyProbe = no_body) -> tuple[float, Fault | None]:
+        """Count a call; returns its latency in seconds and the fault to answer with, if any.
+
+        body gives the call's parsed JSON body, for faults that only match some bodies.
+        """
         with self._lock:
             self._calls[path] += 1
-            return self._faults.latency(path), self._faults.take(path)
+            return self._faults.latency(path), self._faults.take(path, body)
 
     def end_call(self, path: str, errcode: int) -> None:
         """Count the errcode a call was answered with."""

@@ -13,10 +13,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .apps import EmulatorApp
 from .errors import INVALID_PARAMETER, ApiError, errmsg, error_body
-from .faults import Fault
+from .faults import BodyProbe, Fault, no_body
 from .state import Emulator
 
 Handler = Callable[[Emulator, Request], dict[str, Any]]
+JSON_BODY_APIS = frozenset({"message/send", "message/update_template_card", "message/recall"})
+"""API paths whose body is a JSON object (the ones a fault's CallMatch can look at)."""
 MAX_JSON_DEPTH = 32
 """Deepest JSON nesting accepted; real bodies need about 6 levels."""
 
@@ -43,6 +45,28 @@ def _body(req: Request) -> Mapping[str, Any]:
     if _depth(body) > MAX_JSON_DEPTH:
         raise ApiError(INVALID_PARAMETER, f"request body nests deeper than {MAX_JSON_DEPTH}")
     return body
+
+
+def _body_probe(api: str, req: Request) -> BodyProbe:
+    """The call's JSON body for fault matching: read now (outside the lock), parsed on demand."""
+    if api not in JSON_BODY_APIS or req.method != "POST":
+        return no_body
+    try:
+        raw = req.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return no_body
+    parsed: list[Mapping[str, Any] | None] = []
+
+    def probe() -> Mapping[str, Any] | None:
+        if not parsed:
+            try:
+                body = json.loads(raw, parse_constant=_reject_constant)
+            except (ValueError, RecursionError):
+                body = None
+            parsed.append(body if isinstance(body, dict) else None)
+        return parsed[0]
+
+    return probe
 
 
 def _depth(value: object) -> int:
@@ -129,7 +153,7 @@ def dispatch(emulator: Emulator, api: str) -> Response:
     if route is None:
         error = ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} is not an API this emulator knows")
         return json_response(error_body(error, hint=_hint(emulator), ip=ip), 404)
-    latency, fault = emulator.begin_call(api)
+    latency, fault = emulator.begin_call(api, _body_probe(api, request))
     if latency:
         time.sleep(latency)
     if fault is not None:
