@@ -98,6 +98,18 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         )
         return jsonify({"ok": True})
 
+    @bp.post("/late_answer")
+    def late_answer() -> Response:
+        body = _body()
+        count = int(_number(body, "count", 1))
+        ms = _number(body, "ms")
+        emulator.late_answer_next(count, ms=ms, path=_path(body), match=_match(body))
+        return jsonify({"ok": True})
+
+    @bp.post("/release_held")
+    def release_held() -> Response:
+        return jsonify({"released": emulator.release_held()})
+
     @bp.post("/latency")
     def latency() -> Response:
         body = _body()

@@ -103,6 +103,22 @@ class EmulatorControl:
         payload |= {"errcode": errcode, "http_status": http_status}
         self._post("fail", payload)
 
+    def late_answer(
+        self,
+        count: int = 1,
+        *,
+        ms: float,
+        path: str | None = None,
+        match: CallMatch | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Handle the next count calls (to path, matching) at once, answer each ms later."""
+        payload = {"count": count, "ms": ms, "path": path, "match": _match_json(match)}
+        self._post("late_answer", payload)
+
+    def release_held(self) -> int:
+        """End every held connection now (late answers go out); returns how many."""
+        return int(self._post("release_held")["released"])
+
     def set_latency(self, ms: float, path: str | None = None) -> None:
         """Delay calls (to path) by ms milliseconds; 0 clears."""
         self._post("latency", {"ms": ms, "path": path})

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 MATCH_KEYS = frozenset({"enable_duplicate_check", "touser", "msgtype", "fields"})
@@ -103,10 +104,28 @@ def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+MAX_HOLD_SECONDS = 3600.0
+"""Longest a fault may hold a connection (late answer or withheld answer)."""
+
+
+class FaultKind(StrEnum):
+    """What a fault does to the call that uses it up."""
+
+    ERROR = "error"
+    """Answer errcode and/or http_status instead of handling the call."""
+    LATE = "late"
+    """Handle the call, then answer `seconds` later."""
+    NO_ANSWER = "no_answer"
+    """Handle the call (deliver, record), then never answer: hold up to `seconds`, then close."""
+    LOST = "lost"
+    """Handle nothing and never answer: hold up to `seconds`, then close."""
+
+
 @dataclass(frozen=True)
 class Fault:
-    """Answer the next `remaining` calls to path (None = any API) with errcode or http_status.
+    """Spoil the next `remaining` calls to path (None = any API) as `kind` says.
 
+    ERROR answers errcode or http_status; LATE, NO_ANSWER and LOST use `seconds`.
     With `match`, only calls whose JSON body matches count (and use the fault up).
     """
 
@@ -115,6 +134,8 @@ class Fault:
     http_status: int | None = None
     path: str | None = None
     match: CallMatch | None = None
+    kind: FaultKind = FaultKind.ERROR
+    seconds: float = 0.0
 
 
 BodyProbe = Callable[[], Mapping[str, Any] | None]
@@ -139,6 +160,10 @@ class Faults:
             raise ValueError("count must be at least 1")
         if fault.http_status is not None and not 100 <= fault.http_status <= 599:
             raise ValueError("http_status must be an HTTP status code")
+        if fault.kind is not FaultKind.ERROR and not (
+            math.isfinite(fault.seconds) and 0 < fault.seconds <= MAX_HOLD_SECONDS
+        ):
+            raise ValueError(f"the hold must be more than 0 and at most {MAX_HOLD_SECONDS:g} s")
         self._pending.append(replace(fault, path=normalize_path(fault.path)))
 
     def take(self, path: str, body: BodyProbe = no_body) -> Fault | None:

@@ -92,6 +92,10 @@ class Stats:
     updates: int = 0
     recalls: int = 0
     uploads: int = 0
+    late: Mapping[str, int] = field(default_factory=dict)
+    """Calls per path whose answer a late-answer fault delayed."""
+    held: int = 0
+    """Connections held right now (a late answer pending or an answer withheld)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for the control API (errcode keys become strings)."""
@@ -108,4 +112,6 @@ class Stats:
             "updates": self.updates,
             "recalls": self.recalls,
             "uploads": self.uploads,
+            "late": dict(self.late),
+            "held": self.held,
         }

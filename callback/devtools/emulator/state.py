@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import threading
 import time
 from collections import Counter
@@ -12,7 +13,8 @@ from typing import Any
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
-from .faults import BodyProbe, CallMatch, Fault, Faults, no_body
+from .faults import BodyProbe, CallMatch, Fault, FaultKind, Faults, no_body
+from .holds import HoldEnd, HoldOrder, Holds
 from .media import MediaRecord, MediaStore
 from .outbox import Outbox
 from .recipients import resolve
@@ -36,10 +38,15 @@ class Emulator:
         self._lock = threading.RLock()
         self._clock = clock
         self._initial_apps = tuple(apps)
+        self._holds = Holds()
         self.reset()
 
     def reset(self) -> None:
-        """Back to the constructor's apps with no tokens, media, messages, faults or offset."""
+        """Back to the constructor's apps with no tokens, media, messages, faults or offset.
+
+        Held connections are released: late answers go out now, withheld ones are closed.
+        """
+        self._holds.release_all()
         with self._lock:
             self._offset = 0.0
             self._apps: dict[str, EmulatorApp] = {}
@@ -50,6 +57,7 @@ class Emulator:
             self._calls: Counter[str] = Counter()
             self._errcodes: dict[str, Counter[int]] = {}
             self._gettoken: Counter[str] = Counter()
+            self._late: Counter[str] = Counter()
             for app in self._initial_apps:
                 self.add_app(app)
 
@@ -104,10 +112,42 @@ class Emulator:
         with self._lock:
             self._faults.add(Fault(n, errcode, http_status, path, match))
 
+    def late_answer_next(
+        self, n: int = 1, *, ms: float, path: str | None = None, match: CallMatch | None = None
+    ) -> None:
+        """Handle the next n calls (to path, matching) at once but answer each ms later.
+
+        Unlike set_latency this only hits n calls, and the call is handled (a message delivered)
+        before the wait, so a client that gives up early has still sent it.
+        """
+        with self._lock:
+            self._faults.add(
+                Fault(n, path=path, match=match, kind=FaultKind.LATE, seconds=ms / 1000)
+            )
+
     def set_latency(self, ms: float, path: str | None = None) -> None:
-        """Delay every call (or those to path) by ms milliseconds; 0 clears it."""
+        """Delay every call (or those to path) by ms milliseconds before handling; 0 clears it."""
         with self._lock:
             self._faults.set_latency(ms, path)
+
+    def release_held(self) -> int:
+        """End every hold now (late answers go out, withheld ones close); returns how many."""
+        return self._holds.release_all()
+
+    def hold(
+        self, order: HoldOrder, client: socket.socket | None, stopping: threading.Event | None
+    ) -> HoldEnd:
+        """Hold a call's connection as order says (run by the server's thread for that call)."""
+        return self._holds.hold(order.seconds, client=client, stopping=stopping)
+
+    def wait_unheld(self, stopping: threading.Event | None, timeout: float = 5.0) -> bool:
+        """Wait until no connection held for the server with this stopping event is left."""
+        return self._holds.wait_idle(stopping, timeout)
+
+    def answered_late(self, path: str) -> None:
+        """Count a call whose answer a late-answer fault delays."""
+        with self._lock:
+            self._late[path] += 1
 
     def messages(
         self, *, touser: str | None = None, msgtype: str | None = None
@@ -143,6 +183,8 @@ class Emulator:
                 updates=len(outbox.updates),
                 recalls=outbox.recalls,
                 uploads=len(self._media),
+                late=dict(self._late),
+                held=self._holds.count(),
             )
 
     def begin_call(self, path: str, body: BodyProbe = no_body) -> tuple[float, Fault | None]:

@@ -13,7 +13,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .apps import EmulatorApp
 from .errors import INVALID_PARAMETER, ApiError, errmsg, error_body
-from .faults import BodyProbe, Fault, no_body
+from .faults import BodyProbe, Fault, FaultKind, no_body
+from .holds import HOLD_KEY, HoldOrder
 from .state import Emulator
 
 Handler = Callable[[Emulator, Request], dict[str, Any]]
@@ -156,7 +157,7 @@ def dispatch(emulator: Emulator, api: str) -> Response:
     latency, fault = emulator.begin_call(api, _body_probe(api, request))
     if latency:
         time.sleep(latency)
-    if fault is not None:
+    if fault is not None and fault.kind is FaultKind.ERROR:
         if fault.errcode is not None:
             emulator.end_call(api, fault.errcode)
         return _fault_response(emulator, fault, ip)
@@ -168,6 +169,9 @@ def dispatch(emulator: Emulator, api: str) -> Response:
     except ApiError as error:
         payload = error_body(error, hint=_hint(emulator), ip=ip)
     emulator.end_call(api, int(payload["errcode"]))
+    if fault is not None and fault.kind is FaultKind.LATE:
+        emulator.answered_late(api)
+        request.environ[HOLD_KEY] = HoldOrder(fault.seconds, answer=True)
     return json_response(payload)
 
 
