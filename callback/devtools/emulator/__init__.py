@@ -20,8 +20,9 @@ from .cli import main
 from .control import EmulatorControl
 from .errors import ApiError
 from .faults import CallMatch
+from .holds import HoldEnd
 from .media import MediaRecord
-from .records import MessageRecord, Stats, UpdateRecord
+from .records import MessageRecord, Stats, UnansweredCall, UpdateRecord
 from .server import EmulatorServer, create_emulator_app
 from .state import Emulator
 from .validation import SendContext, check_message
@@ -42,10 +43,12 @@ __all__ = [
     "EmulatorApp",
     "EmulatorControl",
     "EmulatorServer",
+    "HoldEnd",
     "MediaRecord",
     "MessageRecord",
     "SendContext",
     "Stats",
+    "UnansweredCall",
     "UpdateRecord",
     "check_message",
     "create_emulator_app",

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from .apps import EmulatorApp
 from .faults import CallMatch
-from .state import Emulator
+from .state import DEFAULT_MAX_HOLD, Emulator
 
 
 def _body() -> dict[str, Any]:
@@ -105,6 +105,27 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         ms = _number(body, "ms")
         emulator.late_answer_next(count, ms=ms, path=_path(body), match=_match(body))
         return jsonify({"ok": True})
+
+    @bp.post("/no_answer")
+    def no_answer() -> Response:
+        body = _body()
+        count = int(_number(body, "count", 1))
+        deliver = body.get("deliver")
+        if not isinstance(deliver, bool):
+            raise ValueError("deliver must be true (handle, then no answer) or false (lost)")
+        emulator.no_answer_next(
+            count,
+            deliver=deliver,
+            path=_path(body),
+            match=_match(body),
+            max_seconds=_number(body, "max_seconds", DEFAULT_MAX_HOLD),
+        )
+        return jsonify({"ok": True})
+
+    @bp.get("/unanswered")
+    def unanswered() -> Response:
+        calls = emulator.unanswered(path=request.args.get("path"))
+        return jsonify([call.to_json() for call in calls])
 
     @bp.post("/release_held")
     def release_held() -> Response:

@@ -115,6 +115,26 @@ class EmulatorControl:
         payload = {"count": count, "ms": ms, "path": path, "match": _match_json(match)}
         self._post("late_answer", payload)
 
+    def no_answer(
+        self,
+        count: int = 1,
+        *,
+        deliver: bool,
+        path: str | None = None,
+        match: CallMatch | Mapping[str, Any] | None = None,
+        max_seconds: float = 60.0,
+    ) -> None:
+        """Never answer the next count calls; deliver=True handles them first, False loses them."""
+        payload: dict[str, Any] = {"count": count, "deliver": deliver, "path": path}
+        payload |= {"match": _match_json(match), "max_seconds": max_seconds}
+        self._post("no_answer", payload)
+
+    def unanswered(self, *, path: str | None = None) -> list[dict[str, Any]]:
+        """Calls left without an answer (JSON form of UnansweredCall), optionally to path."""
+        params = {} if path is None else {"path": path}
+        calls: list[dict[str, Any]] = self._call("GET", "unanswered", params=params)
+        return calls
+
     def release_held(self) -> int:
         """End every held connection now (late answers go out); returns how many."""
         return int(self._post("release_held")["released"])

@@ -60,8 +60,13 @@ class Outbox:
         body: Mapping[str, Any],
         resolution: Resolution,
         now: float,
+        *,
+        answered: bool = True,
     ) -> dict[str, Any]:
-        """Record a checked message and answer as WeCom does (errcode 0 even when dropped)."""
+        """Record a checked message and answer as WeCom does (errcode 0 even when dropped).
+
+        answered=False marks the record as delivered by a call that gets no answer.
+        """
         fingerprint = (app.key, json.dumps(body, sort_keys=True, ensure_ascii=False))
         prior = self._sent.get(fingerprint)
         if envelope.duplicate_interval and prior and now < prior.sent_at + prior.interval:
@@ -88,6 +93,7 @@ class Outbox:
             report=resolution.report(),
             sent_at=now,
             response_code=code,
+            answered=answered,
         )
         response: dict[str, Any] = {"errcode": 0, "errmsg": "ok", **resolution.report()}
         response["msgid"] = msgid

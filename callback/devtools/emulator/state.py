@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
-from .faults import BodyProbe, CallMatch, Fault, FaultKind, Faults, no_body
+from .faults import BodyProbe, CallMatch, Fault, FaultKind, Faults, no_body, normalize_path
 from .holds import HoldEnd, HoldOrder, Holds
 from .media import MediaRecord, MediaStore
 from .outbox import Outbox
 from .recipients import resolve
-from .records import MessageRecord, Stats, UpdateRecord
+from .records import MessageRecord, Stats, UnansweredCall, UpdateRecord
 from .tokens import IssuedToken, TokenStore
 from .validation import SendContext, check_send
 
+DEFAULT_MAX_HOLD = 60.0
+"""Seconds a no-answer fault holds a connection unless the client gives up first."""
 CALLBACK_IPS = ("127.0.0.1", "192.0.2.10", "198.51.100.0/28")
 """getcallbackip answer: localhost plus documentation-range addresses (one a CIDR block)."""
 
@@ -39,6 +43,7 @@ class Emulator:
         self._clock = clock
         self._initial_apps = tuple(apps)
         self._holds = Holds()
+        self._call_ids = itertools.count(1)
         self.reset()
 
     def reset(self) -> None:
@@ -58,6 +63,7 @@ class Emulator:
             self._errcodes: dict[str, Counter[int]] = {}
             self._gettoken: Counter[str] = Counter()
             self._late: Counter[str] = Counter()
+            self._unanswered: dict[int, UnansweredCall] = {}
             for app in self._initial_apps:
                 self.add_app(app)
 
@@ -125,6 +131,26 @@ class Emulator:
                 Fault(n, path=path, match=match, kind=FaultKind.LATE, seconds=ms / 1000)
             )
 
+    def no_answer_next(
+        self,
+        n: int = 1,
+        *,
+        deliver: bool,
+        path: str | None = None,
+        match: CallMatch | None = None,
+        max_seconds: float = DEFAULT_MAX_HOLD,
+    ) -> None:
+        """Never answer the next n calls (to path, matching); hold each until the client gives up.
+
+        deliver=True: handle the call fully first (the message is delivered and recorded, the
+        duplicate check and rate limits apply), then withhold the answer. deliver=False: the
+        call is lost before anything is handled. Either way the connection stays open until the
+        client closes it, max_seconds pass or a release, and is then closed without a response.
+        """
+        kind = FaultKind.NO_ANSWER if deliver else FaultKind.LOST
+        with self._lock:
+            self._faults.add(Fault(n, path=path, match=match, kind=kind, seconds=max_seconds))
+
     def set_latency(self, ms: float, path: str | None = None) -> None:
         """Delay every call (or those to path) by ms milliseconds before handling; 0 clears it."""
         with self._lock:
@@ -138,7 +164,35 @@ class Emulator:
         self, order: HoldOrder, client: socket.socket | None, stopping: threading.Event | None
     ) -> HoldEnd:
         """Hold a call's connection as order says (run by the server's thread for that call)."""
-        return self._holds.hold(order.seconds, client=client, stopping=stopping)
+        ended = self._holds.hold(order.seconds, client=client, stopping=stopping)
+        with self._lock:
+            call = self._unanswered.get(order.call_id)
+            if call is not None:
+                self._unanswered[order.call_id] = replace(call, ended=ended.value)
+        return ended
+
+    def withhold(
+        self,
+        path: str,
+        fault: Fault,
+        body: Mapping[str, Any] | None,
+        withheld: Mapping[str, Any] | None,
+    ) -> HoldOrder:
+        """Record a call a no-answer fault leaves unanswered; the order to hold its connection."""
+        deliver = fault.kind is FaultKind.NO_ANSWER
+        errcode = None if withheld is None else int(withheld["errcode"])
+        call = UnansweredCall(path, deliver, body, errcode, withheld, self.now())
+        with self._lock:
+            call_id = next(self._call_ids)
+            self._unanswered[call_id] = call
+        return HoldOrder(fault.seconds, answer=False, call_id=call_id)
+
+    def unanswered(self, *, path: str | None = None) -> list[UnansweredCall]:
+        """Calls left without an answer, in order (optionally only those to path)."""
+        with self._lock:
+            calls = list(self._unanswered.values())
+        wanted = normalize_path(path)
+        return [call for call in calls if wanted in (None, call.path)]
 
     def wait_unheld(self, stopping: threading.Event | None, timeout: float = 5.0) -> bool:
         """Wait until no connection held for the server with this stopping event is left."""
@@ -173,6 +227,7 @@ class Emulator:
         """Counts of calls, errcodes, gettoken per app and message outcomes."""
         with self._lock:
             outbox = self._outbox
+            unanswered = self._unanswered.values()
             return Stats(
                 calls=dict(self._calls),
                 errcodes={path: dict(codes) for path, codes in self._errcodes.items()},
@@ -185,6 +240,11 @@ class Emulator:
                 uploads=len(self._media),
                 late=dict(self._late),
                 held=self._holds.count(),
+                unanswered=dict(Counter(call.path for call in unanswered)),
+                lost=dict(Counter(call.path for call in unanswered if not call.deliver)),
+                delivered_unanswered=sum(
+                    r.delivered and not r.answered for r in outbox.records.values()
+                ),
             )
 
     def begin_call(self, path: str, body: BodyProbe = no_body) -> tuple[float, Fault | None]:
@@ -213,8 +273,13 @@ class Emulator:
         with self._lock:
             return self._apps[self._tokens.resolve(access_token, self.now())]
 
-    def send(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
-        """message/send for app: check, resolve recipients, deliver or drop, record."""
+    def send(
+        self, app: EmulatorApp, body: Mapping[str, Any], *, answered: bool = True
+    ) -> dict[str, Any]:
+        """message/send for app: check, resolve recipients, deliver or drop, record.
+
+        answered=False: the caller will withhold the answer (recorded on the message).
+        """
         with self._lock:
             now = self.now()
             appids = frozenset(
@@ -223,7 +288,7 @@ class Emulator:
             ctx = SendContext(app, appids, lambda m: self._media.is_live(m, app.corp_id, now))
             envelope = check_send(body, ctx)
             resolution = resolve(envelope.recipients, app)
-            return self._outbox.send(app, envelope, body, resolution, now)
+            return self._outbox.send(app, envelope, body, resolution, now, answered=answered)
 
     def update_card(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
         """message/update_template_card for app."""

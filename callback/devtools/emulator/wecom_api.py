@@ -17,7 +17,8 @@ from .faults import BodyProbe, Fault, FaultKind, no_body
 from .holds import HOLD_KEY, HoldOrder
 from .state import Emulator
 
-Handler = Callable[[Emulator, Request], dict[str, Any]]
+Handler = Callable[[Emulator, Request, bool], dict[str, Any]]
+"""(emulator, request, answered) -> answer; answered is False when the answer will be withheld."""
 JSON_BODY_APIS = frozenset({"message/send", "message/update_template_card", "message/recall"})
 """API paths whose body is a JSON object (the ones a fault's CallMatch can look at)."""
 MAX_JSON_DEPTH = 32
@@ -86,7 +87,7 @@ def _app(emulator: Emulator, req: Request) -> EmulatorApp:
     return emulator.authenticate(req.args.get("access_token"))
 
 
-def _gettoken(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _gettoken(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     corpsecret = req.args.get("corpsecret")
     if not corpsecret and "secret" in req.args:
         raise ApiError(41004, "corpsecret is required (the parameter is corpsecret, not secret)")
@@ -95,19 +96,19 @@ def _gettoken(emulator: Emulator, req: Request) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", "access_token": token.value, "expires_in": expires_in}
 
 
-def _send(emulator: Emulator, req: Request) -> dict[str, Any]:
-    return emulator.send(_app(emulator, req), _body(req))
+def _send(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
+    return emulator.send(_app(emulator, req), _body(req), answered=answered)
 
 
-def _update(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _update(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     return emulator.update_card(_app(emulator, req), _body(req))
 
 
-def _recall(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _recall(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     return emulator.recall(_app(emulator, req), _body(req))
 
 
-def _upload(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _upload(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     app = _app(emulator, req)
     try:
         media = req.files.get("media")
@@ -119,7 +120,7 @@ def _upload(emulator: Emulator, req: Request) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", **record.to_json()}
 
 
-def _callback_ips(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _callback_ips(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     _app(emulator, req)
     return {"ip_list": emulator.callback_ips(), "errcode": 0, "errmsg": "ok"}
 
@@ -147,6 +148,12 @@ def _fault_response(emulator: Emulator, fault: Fault, ip: str) -> Response:
     return json_response({"errcode": fault.errcode, "errmsg": text}, fault.http_status or 200)
 
 
+def _withhold(order: HoldOrder) -> Response:
+    """Leave the order for HoldingMiddleware; the Response returned here is never sent."""
+    request.environ[HOLD_KEY] = order
+    return Response(status=204)
+
+
 def dispatch(emulator: Emulator, api: str) -> Response:
     """Answer one /cgi-bin/<api> call; WeCom errors are HTTP 200 with an errcode."""
     ip = request.remote_addr or "127.0.0.1"
@@ -154,20 +161,26 @@ def dispatch(emulator: Emulator, api: str) -> Response:
     if route is None:
         error = ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} is not an API this emulator knows")
         return json_response(error_body(error, hint=_hint(emulator), ip=ip), 404)
-    latency, fault = emulator.begin_call(api, _body_probe(api, request))
+    probe = _body_probe(api, request)
+    latency, fault = emulator.begin_call(api, probe)
+    kind = None if fault is None else fault.kind
     if latency:
         time.sleep(latency)
-    if fault is not None and fault.kind is FaultKind.ERROR:
+    if fault is not None and kind is FaultKind.ERROR:
         if fault.errcode is not None:
             emulator.end_call(api, fault.errcode)
         return _fault_response(emulator, fault, ip)
+    if fault is not None and kind is FaultKind.LOST:
+        return _withhold(emulator.withhold(api, fault, probe(), None))
     method, handler = route
     try:
         if request.method != method:
             raise ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} requires the {method} method")
-        payload = handler(emulator, request)
+        payload = handler(emulator, request, kind is not FaultKind.NO_ANSWER)
     except ApiError as error:
         payload = error_body(error, hint=_hint(emulator), ip=ip)
+    if fault is not None and kind is FaultKind.NO_ANSWER:
+        return _withhold(emulator.withhold(api, fault, probe(), payload))
     emulator.end_call(api, int(payload["errcode"]))
     if fault is not None and fault.kind is FaultKind.LATE:
         emulator.answered_late(api)
