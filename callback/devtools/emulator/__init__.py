@@ -22,7 +22,7 @@ from .errors import ApiError
 from .faults import CallMatch
 from .holds import HoldEnd
 from .media import MediaRecord
-from .records import MessageRecord, Stats, UnansweredCall, UpdateRecord
+from .records import DuplicateRecord, MessageRecord, Stats, UnansweredCall, UpdateRecord
 from .server import EmulatorServer, create_emulator_app
 from .state import Emulator
 from .validation import SendContext, check_message
@@ -39,6 +39,7 @@ __all__ = [
     "UNLICENSED_USER_PREFIX",
     "ApiError",
     "CallMatch",
+    "DuplicateRecord",
     "Emulator",
     "EmulatorApp",
     "EmulatorControl",

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from .apps import EmulatorApp
 from .faults import CallMatch
+from .records import check_duplicate_answer
 from .state import DEFAULT_MAX_HOLD, Emulator
 
 
@@ -63,6 +64,15 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         args = request.args
         records = emulator.messages(touser=args.get("touser"), msgtype=args.get("msgtype"))
         return jsonify([record.to_json() for record in records])
+
+    @bp.get("/duplicates")
+    def duplicates() -> Response:
+        return jsonify([record.to_json() for record in emulator.duplicates()])
+
+    @bp.post("/duplicate_answer")
+    def duplicate_answer() -> Response:
+        emulator.set_duplicate_answer(check_duplicate_answer(_body().get("answer")))
+        return jsonify({"ok": True})
 
     @bp.get("/updates")
     def updates() -> Response:

@@ -10,6 +10,7 @@ import requests
 
 from .apps import EmulatorApp
 from .faults import CallMatch
+from .records import DuplicateAnswer
 
 
 def _match_json(match: CallMatch | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -61,6 +62,15 @@ class EmulatorControl:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{len(records)} of {count} messages after {timeout} s")
             time.sleep(0.05)
+
+    def duplicates(self) -> list[dict[str, Any]]:
+        """Sends the duplicate check kept from delivering again (JSON form of DuplicateRecord)."""
+        records: list[dict[str, Any]] = self._call("GET", "duplicates")
+        return records
+
+    def set_duplicate_answer(self, answer: DuplicateAnswer) -> None:
+        """Answer suppressed duplicates with "original", "new_msgid" or an errcode."""
+        self._post("duplicate_answer", {"answer": answer})
 
     def updates(self) -> list[dict[str, Any]]:
         """Accepted update_template_card records."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,53 @@ class MessageRecord:
             "response_code": self.response_code,
             "recalled": self.recalled,
             "recalled_at": self.recalled_at,
+            "answered": self.answered,
+        }
+
+
+DuplicateAnswer = Literal["original", "new_msgid"] | int
+"""How a suppressed duplicate is answered: the first call's answer, the same with a fresh msgid
+(one that names no message), or that (non-zero) errcode."""
+DUPLICATE_ANSWERS = ("original", "new_msgid")
+
+
+def check_duplicate_answer(answer: object) -> DuplicateAnswer:
+    """answer if it is a DuplicateAnswer; ValueError otherwise."""
+    if answer == "original":
+        return "original"
+    if answer == "new_msgid":
+        return "new_msgid"
+    if isinstance(answer, int) and not isinstance(answer, bool) and answer != 0:
+        return answer
+    raise ValueError(f"the duplicate answer must be one of {DUPLICATE_ANSWERS} or an errcode")
+
+
+@dataclass(frozen=True)
+class DuplicateRecord:
+    """A message/send call that enable_duplicate_check kept from being delivered again.
+
+    msgid is the message the identical body delivered first; errcode is what the call was
+    answered (0 unless the emulator is set to answer duplicates with an errcode).
+    """
+
+    msgid: str
+    corp_id: str
+    agent_id: int
+    body: Mapping[str, Any]
+    suppressed_at: float
+    errcode: int = 0
+    answered: bool = True
+    """False when the call got no answer (a no-answer fault with deliver)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the control API."""
+        return {
+            "msgid": self.msgid,
+            "corp_id": self.corp_id,
+            "agent_id": self.agent_id,
+            "body": dict(self.body),
+            "suppressed_at": self.suppressed_at,
+            "errcode": self.errcode,
             "answered": self.answered,
         }
 

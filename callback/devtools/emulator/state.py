@@ -20,7 +20,15 @@ from .holds import HoldEnd, HoldOrder, Holds
 from .media import MediaRecord, MediaStore
 from .outbox import Outbox
 from .recipients import resolve
-from .records import MessageRecord, Stats, UnansweredCall, UpdateRecord
+from .records import (
+    DuplicateAnswer,
+    DuplicateRecord,
+    MessageRecord,
+    Stats,
+    UnansweredCall,
+    UpdateRecord,
+    check_duplicate_answer,
+)
 from .tokens import IssuedToken, TokenStore
 from .validation import SendContext, check_send
 
@@ -38,9 +46,11 @@ class Emulator:
         apps: Iterable[EmulatorApp] = DEFAULT_APPS,
         *,
         clock: Callable[[], float] = time.time,
+        duplicate_answer: DuplicateAnswer = "original",
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
+        self._initial_duplicate_answer = check_duplicate_answer(duplicate_answer)
         self._initial_apps = tuple(apps)
         self._holds = Holds()
         self._call_ids = itertools.count(1)
@@ -64,6 +74,7 @@ class Emulator:
             self._gettoken: Counter[str] = Counter()
             self._late: Counter[str] = Counter()
             self._unanswered: dict[int, UnansweredCall] = {}
+            self._duplicate_answer = self._initial_duplicate_answer
             for app in self._initial_apps:
                 self.add_app(app)
 
@@ -213,6 +224,18 @@ class Emulator:
             records = [r for r in records if r.delivered_to(touser)]
         return [r for r in records if msgtype in (None, r.msgtype)]
 
+    def duplicates(self) -> list[DuplicateRecord]:
+        """message/send calls enable_duplicate_check kept from delivering again, in order."""
+        with self._lock:
+            return list(self._outbox.duplicates)
+
+    def set_duplicate_answer(self, answer: DuplicateAnswer) -> None:
+        """How to answer a suppressed duplicate: "original" (the first call's answer, the
+        default), "new_msgid" (the same with a fresh msgid naming no message) or an errcode."""
+        answer = check_duplicate_answer(answer)
+        with self._lock:
+            self._duplicate_answer = answer
+
     def updates(self) -> list[UpdateRecord]:
         """Accepted update_template_card calls in order."""
         with self._lock:
@@ -233,7 +256,7 @@ class Emulator:
                 errcodes={path: dict(codes) for path, codes in self._errcodes.items()},
                 gettoken=dict(self._gettoken),
                 messages=len(outbox.records),
-                duplicates=outbox.duplicates,
+                duplicates=len(outbox.duplicates),
                 dropped=outbox.dropped,
                 updates=len(outbox.updates),
                 recalls=outbox.recalls,
@@ -288,7 +311,15 @@ class Emulator:
             ctx = SendContext(app, appids, lambda m: self._media.is_live(m, app.corp_id, now))
             envelope = check_send(body, ctx)
             resolution = resolve(envelope.recipients, app)
-            return self._outbox.send(app, envelope, body, resolution, now, answered=answered)
+            return self._outbox.send(
+                app,
+                envelope,
+                body,
+                resolution,
+                now,
+                answered=answered,
+                duplicate_answer=self._duplicate_answer,
+            )
 
     def update_card(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
         """message/update_template_card for app."""
