@@ -22,41 +22,40 @@ def post_send(
 
 def test_late_answer_delivers_first_and_answers_later(api: WeComApi, emulator: Emulator) -> None:
     token = api.token()
-    emulator.late_answer_next(1, ms=400, path="message/send")
-    started = time.monotonic()
+    emulator.late_answer_next(1, ms=1000, path="message/send")
     with pytest.raises(requests.ReadTimeout):
         post_send(api, token, text("early"), timeout=(1, 0.1))
-    assert time.monotonic() - started < 0.35
     assert [m.body["text"]["content"] for m in emulator.messages()] == ["early"]
     assert emulator.stats().late == {"message/send": 1}
     started = time.monotonic()
     assert api.send(text("next"), token)["errcode"] == 0  # the fault was for one call only
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.8
 
 
 def test_a_patient_client_gets_the_late_answer(api: WeComApi, emulator: Emulator) -> None:
     token = api.token()
-    emulator.late_answer_next(2, ms=250, path="message/send")
+    emulator.late_answer_next(2, ms=500, path="message/send")
     for content in ("one", "two"):
         started = time.monotonic()
         answer = api.send(text(content), token)
-        assert answer["errcode"] == 0 and time.monotonic() - started >= 0.25
+        assert answer["errcode"] == 0 and time.monotonic() - started >= 0.5
         assert emulator.messages()[-1].msgid == answer["msgid"]
     started = time.monotonic()
     api.send(text("three"), token)
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.4
     assert emulator.stats().errcodes["message/send"] == {0: 3}
 
 
 def test_late_answer_targets_matching_calls(api: WeComApi, emulator: Emulator) -> None:
     token = api.token()
-    emulator.late_answer_next(1, ms=300, match=CallMatch(touser="bob"))
+    emulator.late_answer_next(1, ms=800, match=CallMatch(touser="bob"))
     started = time.monotonic()
     api.gettoken()
     api.send(text(touser="alice"), token)
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.6
+    started = time.monotonic()
     api.send(text(touser="bob"), token)
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.8
     assert emulator.stats().late == {"message/send": 1}
 
 
@@ -69,7 +68,7 @@ def test_a_late_answer_blocks_no_other_request(api: WeComApi, emulator: Emulator
         started = time.monotonic()
         assert api.gettoken()["errcode"] == 0
         assert api.send(text("quick"), token)["errcode"] == 0
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2
         assert emulator.release_held() == 1
         assert late.result(timeout=2)["errcode"] == 0
     wait_held(emulator, 0)
@@ -84,7 +83,7 @@ def test_reset_sends_late_answers_now(api: WeComApi, emulator: Emulator) -> None
         started = time.monotonic()
         emulator.reset()
         assert late.result(timeout=2)["errcode"] == 0
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 2
     assert emulator.stats().late == {}
 
 

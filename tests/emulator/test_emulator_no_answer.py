@@ -143,14 +143,14 @@ def test_a_held_call_blocks_no_other_request(api: WeComApi, emulator: Emulator) 
         started = time.monotonic()
         assert api.gettoken()["errcode"] == 0
         assert api.send(text("c"), token)["errcode"] == 0
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2
         assert emulator.stats().held == 2
         started = time.monotonic()
         assert emulator.release_held() == 2
         for future in held:
             with pytest.raises(requests.ConnectionError):
                 future.result(timeout=2)
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 2
     assert [call.ended for call in emulator.unanswered()] == ["released", "released"]
     assert emulator.stats().delivered_unanswered == 2 and emulator.stats().held == 0
 
@@ -165,7 +165,7 @@ def test_reset_releases_held_connections(api: WeComApi, emulator: Emulator) -> N
         emulator.reset()
         with pytest.raises(requests.ConnectionError):
             held.result(timeout=2)
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 2
     wait_held(emulator, 0)
     assert emulator.unanswered() == [] and emulator.stats().unanswered == {}
 
@@ -189,7 +189,7 @@ def test_server_stop_ends_held_connections_at_once_and_leaks_no_thread() -> None
         wait_held(server.emulator, 3)
         started = time.monotonic()
         server.stop()
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 2
         assert server.emulator.stats().held == 0
         for who in ("held", "lost"):
             with pytest.raises(requests.ConnectionError):
