@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from .apps import EmulatorApp
-from .faults import CallMatch
+from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import check_duplicate_answer
-from .state import DEFAULT_MAX_HOLD, Emulator
+from .state import Emulator
 
 
 def _body() -> dict[str, Any]:

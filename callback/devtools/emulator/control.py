@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from .apps import EmulatorApp
-from .faults import CallMatch
+from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import DuplicateAnswer
 
 
@@ -132,7 +132,7 @@ class EmulatorControl:
         deliver: bool,
         path: str | None = None,
         match: CallMatch | Mapping[str, Any] | None = None,
-        max_seconds: float = 60.0,
+        max_seconds: float = DEFAULT_MAX_HOLD,
     ) -> None:
         """Never answer the next count calls; deliver=True handles them first, False loses them."""
         payload: dict[str, Any] = {"count": count, "deliver": deliver, "path": path}

@@ -106,6 +106,8 @@ def _canonical(value: object) -> str:
 
 MAX_HOLD_SECONDS = 3600.0
 """Longest a fault may hold a connection (late answer or withheld answer)."""
+DEFAULT_MAX_HOLD = 60.0
+"""Seconds a no-answer fault holds a connection unless the client gives up first."""
 
 
 class FaultKind(StrEnum):

@@ -15,7 +15,16 @@ from typing import Any
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
-from .faults import BodyProbe, CallMatch, Fault, FaultKind, Faults, no_body, normalize_path
+from .faults import (
+    DEFAULT_MAX_HOLD,
+    BodyProbe,
+    CallMatch,
+    Fault,
+    FaultKind,
+    Faults,
+    no_body,
+    normalize_path,
+)
 from .holds import HoldEnd, HoldOrder, Holds
 from .media import MediaRecord, MediaStore
 from .outbox import Outbox
@@ -32,8 +41,6 @@ from .records import (
 from .tokens import IssuedToken, TokenStore
 from .validation import SendContext, check_send
 
-DEFAULT_MAX_HOLD = 60.0
-"""Seconds a no-answer fault holds a connection unless the client gives up first."""
 CALLBACK_IPS = ("127.0.0.1", "192.0.2.10", "198.51.100.0/28")
 """getcallbackip answer: localhost plus documentation-range addresses (one a CIDR block)."""
 
