@@ -1,4 +1,7 @@
-"""Fixtures for the emulator tests: one real EmulatorServer on 127.0.0.1, reset for every test."""
+"""Fixtures for the emulator tests: one real EmulatorServer on 127.0.0.1, reset for every test.
+
+A test's held connections (late or withheld answers) are released when it ends.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ def emulator_server() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-def emulator(emulator_server: EmulatorServer) -> Emulator:
+def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
     emulator_server.emulator.reset()
-    return emulator_server.emulator
+    yield emulator_server.emulator
+    emulator_server.emulator.release_held()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -10,6 +11,7 @@ from callback.devtools.emulator import (
     DEFAULT_CORP_ID,
     DEFAULT_MINIPROGRAM_SECRET,
     DEFAULT_SECRET,
+    Emulator,
 )
 
 START = 1_700_000_000.0
@@ -97,3 +99,11 @@ def message(msgtype: str, payload: dict[str, Any], **extra: Any) -> dict[str, An
     body[msgtype] = payload
     body.update(extra)
     return body
+
+
+def wait_held(emulator: Emulator, count: int, timeout: float = 5.0) -> None:
+    """Wait until the emulator holds exactly count connections (late or withheld answers)."""
+    deadline = time.monotonic() + timeout
+    while emulator.stats().held != count:
+        assert time.monotonic() < deadline, f"{emulator.stats().held} held, not {count}"
+        time.sleep(0.01)

@@ -19,8 +19,10 @@ from .apps import (
 from .cli import main
 from .control import EmulatorControl
 from .errors import ApiError
+from .faults import CallMatch
+from .holds import HoldEnd
 from .media import MediaRecord
-from .records import MessageRecord, Stats, UpdateRecord
+from .records import DuplicateRecord, MessageRecord, Stats, UnansweredCall, UpdateRecord
 from .server import EmulatorServer, create_emulator_app
 from .state import Emulator
 from .validation import SendContext, check_message
@@ -36,14 +38,18 @@ __all__ = [
     "INVALID_USER_PREFIX",
     "UNLICENSED_USER_PREFIX",
     "ApiError",
+    "CallMatch",
+    "DuplicateRecord",
     "Emulator",
     "EmulatorApp",
     "EmulatorControl",
     "EmulatorServer",
+    "HoldEnd",
     "MediaRecord",
     "MessageRecord",
     "SendContext",
     "Stats",
+    "UnansweredCall",
     "UpdateRecord",
     "check_message",
     "create_emulator_app",

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from .apps import EmulatorApp
+from .faults import DEFAULT_MAX_HOLD, CallMatch
+from .records import check_duplicate_answer
 from .state import Emulator
 
 
@@ -33,6 +35,18 @@ def _optional_int(body: dict[str, Any], key: str) -> int | None:
     return value
 
 
+def _path(body: dict[str, Any]) -> str | None:
+    path = body.get("path")
+    if path is not None and not isinstance(path, str):
+        raise ValueError("path must be a string")
+    return path
+
+
+def _match(body: dict[str, Any]) -> CallMatch | None:
+    match = body.get("match")
+    return None if match is None else CallMatch.from_json(match)
+
+
 def control_blueprint(emulator: Emulator) -> Blueprint:
     """The control routes under /_emulator/, bound to emulator."""
     bp = Blueprint("wecom_emulator_control", __name__, url_prefix="/_emulator")
@@ -50,6 +64,15 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         args = request.args
         records = emulator.messages(touser=args.get("touser"), msgtype=args.get("msgtype"))
         return jsonify([record.to_json() for record in records])
+
+    @bp.get("/duplicates")
+    def duplicates() -> Response:
+        return jsonify([record.to_json() for record in emulator.duplicates()])
+
+    @bp.post("/duplicate_answer")
+    def duplicate_answer() -> Response:
+        emulator.set_duplicate_answer(check_duplicate_answer(_body().get("answer")))
+        return jsonify({"ok": True})
 
     @bp.get("/updates")
     def updates() -> Response:
@@ -80,19 +103,48 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         body = _body()
         count = int(_number(body, "count", 1))
         errcode, status = _optional_int(body, "errcode"), _optional_int(body, "http_status")
-        path = body.get("path")
-        if path is not None and not isinstance(path, str):
-            raise ValueError("path must be a string")
-        emulator.fail_next(count, errcode=errcode, http_status=status, path=path)
+        emulator.fail_next(
+            count, errcode=errcode, http_status=status, path=_path(body), match=_match(body)
+        )
         return jsonify({"ok": True})
+
+    @bp.post("/late_answer")
+    def late_answer() -> Response:
+        body = _body()
+        count = int(_number(body, "count", 1))
+        ms = _number(body, "ms")
+        emulator.late_answer_next(count, ms=ms, path=_path(body), match=_match(body))
+        return jsonify({"ok": True})
+
+    @bp.post("/no_answer")
+    def no_answer() -> Response:
+        body = _body()
+        count = int(_number(body, "count", 1))
+        deliver = body.get("deliver")
+        if not isinstance(deliver, bool):
+            raise ValueError("deliver must be true (handle, then no answer) or false (lost)")
+        emulator.no_answer_next(
+            count,
+            deliver=deliver,
+            path=_path(body),
+            match=_match(body),
+            max_seconds=_number(body, "max_seconds", DEFAULT_MAX_HOLD),
+        )
+        return jsonify({"ok": True})
+
+    @bp.get("/unanswered")
+    def unanswered() -> Response:
+        calls = emulator.unanswered(path=request.args.get("path"))
+        return jsonify([call.to_json() for call in calls])
+
+    @bp.post("/release_held")
+    def release_held() -> Response:
+        return jsonify({"released": emulator.release_held()})
 
     @bp.post("/latency")
     def latency() -> Response:
         body = _body()
-        path = body.get("path")
-        if path is not None and not isinstance(path, str):
-            raise ValueError("path must be a string")
-        emulator.set_latency(_number(body, "ms"), path)
+        emulator.set_latency(_number(body, "ms"), _path(body))
         return jsonify({"ok": True})
 
     @bp.get("/clock")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from .apps import EmulatorApp
+from .faults import DEFAULT_MAX_HOLD, CallMatch
+from .records import DuplicateAnswer
+
+
+def _match_json(match: CallMatch | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if isinstance(match, CallMatch):
+        return match.to_json()
+    return None if match is None else dict(match)
 
 
 class EmulatorControl:
@@ -54,6 +63,15 @@ class EmulatorControl:
                 raise TimeoutError(f"{len(records)} of {count} messages after {timeout} s")
             time.sleep(0.05)
 
+    def duplicates(self) -> list[dict[str, Any]]:
+        """Sends the duplicate check kept from delivering again (JSON form of DuplicateRecord)."""
+        records: list[dict[str, Any]] = self._call("GET", "duplicates")
+        return records
+
+    def set_duplicate_answer(self, answer: DuplicateAnswer) -> None:
+        """Answer suppressed duplicates with "original", "new_msgid" or an errcode."""
+        self._post("duplicate_answer", {"answer": answer})
+
     def updates(self) -> list[dict[str, Any]]:
         """Accepted update_template_card records."""
         records: list[dict[str, Any]] = self._call("GET", "updates")
@@ -88,11 +106,48 @@ class EmulatorControl:
         errcode: int | None = None,
         http_status: int | None = None,
         path: str | None = None,
+        match: CallMatch | Mapping[str, Any] | None = None,
     ) -> None:
-        """Answer the next count calls (to path) with errcode (default -1) or an HTTP status."""
-        payload: dict[str, Any] = {"count": count, "path": path}
+        """Answer the next count calls (to path, whose body matches) with errcode or a status."""
+        payload: dict[str, Any] = {"count": count, "path": path, "match": _match_json(match)}
         payload |= {"errcode": errcode, "http_status": http_status}
         self._post("fail", payload)
+
+    def late_answer(
+        self,
+        count: int = 1,
+        *,
+        ms: float,
+        path: str | None = None,
+        match: CallMatch | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Handle the next count calls (to path, matching) at once, answer each ms later."""
+        payload = {"count": count, "ms": ms, "path": path, "match": _match_json(match)}
+        self._post("late_answer", payload)
+
+    def no_answer(
+        self,
+        count: int = 1,
+        *,
+        deliver: bool,
+        path: str | None = None,
+        match: CallMatch | Mapping[str, Any] | None = None,
+        max_seconds: float = DEFAULT_MAX_HOLD,
+    ) -> None:
+        """Never answer the next count calls; deliver=True handles them first, False loses them."""
+        payload: dict[str, Any] = {"count": count, "deliver": deliver, "path": path}
+        payload |= {"match": _match_json(match), "max_seconds": max_seconds}
+        self._post("no_answer", payload)
+
+    def unanswered(self, *, path: str | None = None) -> list[dict[str, Any]]:
+        """Calls left without an answer (JSON form of UnansweredCall), optionally to path."""
+        params = {} if path is None else {"path": path}
+        calls: list[dict[str, Any]] = self._call("GET", "unanswered", params=params)
+        return calls
+
+    def release_held(self) -> int:
+        """End every held connection now (late answers go out); returns how many."""
+        return int(self._post("release_held")["released"])
 
     def set_latency(self, ms: float, path: str | None = None) -> None:
         """Delay calls (to path) by ms milliseconds; 0 clears."""

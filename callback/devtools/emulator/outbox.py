@@ -13,7 +13,7 @@ from .card_updates import CardUpdate
 from .cards import INTERACTIVE_TYPES, TASK_ID_USED, issues_response_code, task_id_of
 from .errors import INVALID_PARAMETER, ApiError
 from .recipients import Resolution
-from .records import MessageRecord, UpdateRecord
+from .records import DuplicateAnswer, DuplicateRecord, MessageRecord, UpdateRecord
 from .validation import Envelope
 
 PER_MINUTE = 30
@@ -45,7 +45,7 @@ class Outbox:
     def __init__(self) -> None:
         self.records: dict[str, MessageRecord] = {}
         self.updates: list[UpdateRecord] = []
-        self.duplicates = 0
+        self.duplicates: list[DuplicateRecord] = []
         self.dropped = 0
         self.recalls = 0
         self._codes: dict[str, ResponseCode] = {}
@@ -60,13 +60,21 @@ class Outbox:
         body: Mapping[str, Any],
         resolution: Resolution,
         now: float,
+        *,
+        answered: bool = True,
+        duplicate_answer: DuplicateAnswer = "original",
     ) -> dict[str, Any]:
-        """Record a checked message and answer as WeCom does (errcode 0 even when dropped)."""
+        """Record a checked message and answer as WeCom does (errcode 0 even when dropped).
+
+        With enable_duplicate_check, a body identical (as parsed JSON) to one this app had
+        delivered within that one's duplicate_check_interval is not delivered again: it is
+        recorded in `duplicates` and answered as duplicate_answer says.
+        answered=False marks the record as made by a call that gets no answer.
+        """
         fingerprint = (app.key, json.dumps(body, sort_keys=True, ensure_ascii=False))
         prior = self._sent.get(fingerprint)
         if envelope.duplicate_interval and prior and now < prior.sent_at + prior.interval:
-            self.duplicates += 1
-            return dict(prior.response)
+            return self._suppress(app, body, prior, now, answered, duplicate_answer)
         card = body.get("template_card") if envelope.msgtype == "template_card" else None
         if card is not None and task_id_of(card):
             if (app.key, task_id_of(card)) in self._task_ids:
@@ -88,6 +96,7 @@ class Outbox:
             report=resolution.report(),
             sent_at=now,
             response_code=code,
+            answered=answered,
         )
         response: dict[str, Any] = {"errcode": 0, "errmsg": "ok", **resolution.report()}
         response["msgid"] = msgid
@@ -95,6 +104,27 @@ class Outbox:
             response["response_code"] = code
         if envelope.duplicate_interval:
             self._sent[fingerprint] = _Sent(now, envelope.duplicate_interval, response)
+        return response
+
+    def _suppress(
+        self,
+        app: EmulatorApp,
+        body: Mapping[str, Any],
+        prior: _Sent,
+        now: float,
+        answered: bool,
+        answer: DuplicateAnswer,
+    ) -> dict[str, Any]:
+        original = str(prior.response["msgid"])
+        errcode = answer if isinstance(answer, int) else 0
+        duplicate = DuplicateRecord(original, app.corp_id, app.agent_id, body, now, errcode)
+        self.duplicates.append(replace(duplicate, answered=answered))
+        if isinstance(answer, int):
+            raise ApiError(answer, "an identical message was sent within duplicate_check_interval")
+        response = dict(prior.response)
+        if answer == "new_msgid":
+            response.pop("response_code", None)
+            response["msgid"] = secrets.token_urlsafe(32)
         return response
 
     def _throttle(

@@ -9,20 +9,27 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .admin import control_blueprint
+from .holds import HoldingMiddleware
 from .state import Emulator
 from .wecom_api import cgi_blueprint
 
 MAX_REQUEST_BYTES = 32 << 20
 
 
-def create_emulator_app(emulator: Emulator | None = None) -> Flask:
-    """A Flask app serving WeCom's /cgi-bin/ API and the /_emulator/ control API."""
+def create_emulator_app(
+    emulator: Emulator | None = None, *, stopping: threading.Event | None = None
+) -> Flask:
+    """A Flask app serving WeCom's /cgi-bin/ API and the /_emulator/ control API.
+
+    Setting `stopping` ends every connection the app holds (late or withheld answers).
+    """
     emulator = emulator or Emulator()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["wecom_emulator"] = emulator
     app.register_blueprint(cgi_blueprint(emulator))
     app.register_blueprint(control_blueprint(emulator))
+    app.wsgi_app = HoldingMiddleware(app.wsgi_app, emulator.hold, stopping)  # type: ignore[method-assign]
     return app
 
 
@@ -48,7 +55,8 @@ class EmulatorServer:
     ) -> None:
         self.emulator = emulator or Emulator()
         handler = _QuietHandler if quiet else None
-        app = create_emulator_app(self.emulator)
+        self._stopping = threading.Event()
+        app = create_emulator_app(self.emulator, stopping=self._stopping)
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=handler
         )
@@ -87,11 +95,13 @@ class EmulatorServer:
         self._server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving, end the connections held (late or withheld answers), close the socket."""
+        self._stopping.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
             self._thread = None
+        self.emulator.wait_unheld(self._stopping)
         self._server.server_close()
 
     def __enter__(self) -> EmulatorServer:

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
-from .faults import Fault, Faults
+from .faults import (
+    DEFAULT_MAX_HOLD,
+    BodyProbe,
+    CallMatch,
+    Fault,
+    FaultKind,
+    Faults,
+    no_body,
+    normalize_path,
+)
+from .holds import HoldEnd, HoldOrder, Holds
 from .media import MediaRecord, MediaStore
 from .outbox import Outbox
 from .recipients import resolve
-from .records import MessageRecord, Stats, UpdateRecord
+from .records import (
+    DuplicateAnswer,
+    DuplicateRecord,
+    MessageRecord,
+    Stats,
+    UnansweredCall,
+    UpdateRecord,
+    check_duplicate_answer,
+)
 from .tokens import IssuedToken, TokenStore
 from .validation import SendContext, check_send
 
@@ -32,14 +53,22 @@ class Emulator:
         apps: Iterable[EmulatorApp] = DEFAULT_APPS,
         *,
         clock: Callable[[], float] = time.time,
+        duplicate_answer: DuplicateAnswer = "original",
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
+        self._initial_duplicate_answer = check_duplicate_answer(duplicate_answer)
         self._initial_apps = tuple(apps)
+        self._holds = Holds()
+        self._call_ids = itertools.count(1)
         self.reset()
 
     def reset(self) -> None:
-        """Back to the constructor's apps with no tokens, media, messages, faults or offset."""
+        """Back to the constructor's apps with no tokens, media, messages, faults or offset.
+
+        Held connections are released: late answers go out now, withheld ones are closed.
+        """
+        self._holds.release_all()
         with self._lock:
             self._offset = 0.0
             self._apps: dict[str, EmulatorApp] = {}
@@ -50,6 +79,9 @@ class Emulator:
             self._calls: Counter[str] = Counter()
             self._errcodes: dict[str, Counter[int]] = {}
             self._gettoken: Counter[str] = Counter()
+            self._late: Counter[str] = Counter()
+            self._unanswered: dict[int, UnansweredCall] = {}
+            self._duplicate_answer = self._initial_duplicate_answer
             for app in self._initial_apps:
                 self.add_app(app)
 
@@ -93,16 +125,101 @@ class Emulator:
         errcode: int | None = None,
         http_status: int | None = None,
         path: str | None = None,
+        *,
+        match: CallMatch | None = None,
     ) -> None:
-        """Answer the next n calls to path (default any API) with errcode (default -1) or status."""
+        """Answer the next n calls to path (default any API) with errcode (default -1) or status.
+
+        With match, only calls whose JSON body matches are failed (and count towards n).
+        """
         errcode = -1 if errcode is None and http_status is None else errcode
         with self._lock:
-            self._faults.add(Fault(n, errcode, http_status, path))
+            self._faults.add(Fault(n, errcode, http_status, path, match))
+
+    def late_answer_next(
+        self, n: int = 1, *, ms: float, path: str | None = None, match: CallMatch | None = None
+    ) -> None:
+        """Handle the next n calls (to path, matching) at once but answer each ms later.
+
+        Unlike set_latency this only hits n calls, and the call is handled (a message delivered)
+        before the wait, so a client that gives up early has still sent it.
+        """
+        with self._lock:
+            self._faults.add(
+                Fault(n, path=path, match=match, kind=FaultKind.LATE, seconds=ms / 1000)
+            )
+
+    def no_answer_next(
+        self,
+        n: int = 1,
+        *,
+        deliver: bool,
+        path: str | None = None,
+        match: CallMatch | None = None,
+        max_seconds: float = DEFAULT_MAX_HOLD,
+    ) -> None:
+        """Never answer the next n calls (to path, matching); hold each until the client gives up.
+
+        deliver=True: handle the call fully first (the message is delivered and recorded, the
+        duplicate check and rate limits apply), then withhold the answer. deliver=False: the
+        call is lost before anything is handled. Either way the connection stays open until the
+        client closes it, max_seconds pass or a release, and is then closed without a response.
+        """
+        kind = FaultKind.NO_ANSWER if deliver else FaultKind.LOST
+        with self._lock:
+            self._faults.add(Fault(n, path=path, match=match, kind=kind, seconds=max_seconds))
 
     def set_latency(self, ms: float, path: str | None = None) -> None:
-        """Delay every call (or those to path) by ms milliseconds; 0 clears it."""
+        """Delay every call (or those to path) by ms milliseconds before handling; 0 clears it."""
         with self._lock:
             self._faults.set_latency(ms, path)
+
+    def release_held(self) -> int:
+        """End every hold now (late answers go out, withheld ones close); returns how many."""
+        return self._holds.release_all()
+
+    def hold(
+        self, order: HoldOrder, client: socket.socket | None, stopping: threading.Event | None
+    ) -> HoldEnd:
+        """Hold a call's connection as order says (run by the server's thread for that call)."""
+        ended = self._holds.hold(order.seconds, client=client, stopping=stopping)
+        with self._lock:
+            call = self._unanswered.get(order.call_id)
+            if call is not None:
+                self._unanswered[order.call_id] = replace(call, ended=ended.value)
+        return ended
+
+    def withhold(
+        self,
+        path: str,
+        fault: Fault,
+        body: Mapping[str, Any] | None,
+        withheld: Mapping[str, Any] | None,
+    ) -> HoldOrder:
+        """Record a call a no-answer fault leaves unanswered; the order to hold its connection."""
+        deliver = fault.kind is FaultKind.NO_ANSWER
+        errcode = None if withheld is None else int(withheld["errcode"])
+        call = UnansweredCall(path, deliver, body, errcode, withheld, self.now())
+        with self._lock:
+            call_id = next(self._call_ids)
+            self._unanswered[call_id] = call
+        return HoldOrder(fault.seconds, answer=False, call_id=call_id)
+
+    def unanswered(self, *, path: str | None = None) -> list[UnansweredCall]:
+        """Calls left without an answer, in order (optionally only those to path)."""
+        with self._lock:
+            calls = list(self._unanswered.values())
+        wanted = normalize_path(path)
+        return [call for call in calls if wanted in (None, call.path)]
+
+    def wait_unheld(self, stopping: threading.Event | None, timeout: float = 5.0) -> bool:
+        """Wait until no connection held for the server with this stopping event is left."""
+        return self._holds.wait_idle(stopping, timeout)
+
+    def answered_late(self, path: str) -> None:
+        """Count a call whose answer a late-answer fault delays."""
+        with self._lock:
+            self._late[path] += 1
 
     def messages(
         self, *, touser: str | None = None, msgtype: str | None = None
@@ -113,6 +230,18 @@ class Emulator:
         if touser is not None:
             records = [r for r in records if r.delivered_to(touser)]
         return [r for r in records if msgtype in (None, r.msgtype)]
+
+    def duplicates(self) -> list[DuplicateRecord]:
+        """message/send calls enable_duplicate_check kept from delivering again, in order."""
+        with self._lock:
+            return list(self._outbox.duplicates)
+
+    def set_duplicate_answer(self, answer: DuplicateAnswer) -> None:
+        """How to answer a suppressed duplicate: "original" (the first call's answer, the
+        default), "new_msgid" (the same with a fresh msgid naming no message) or an errcode."""
+        answer = check_duplicate_answer(answer)
+        with self._lock:
+            self._duplicate_answer = answer
 
     def updates(self) -> list[UpdateRecord]:
         """Accepted update_template_card calls in order."""
@@ -128,23 +257,34 @@ class Emulator:
         """Counts of calls, errcodes, gettoken per app and message outcomes."""
         with self._lock:
             outbox = self._outbox
+            unanswered = self._unanswered.values()
             return Stats(
                 calls=dict(self._calls),
                 errcodes={path: dict(codes) for path, codes in self._errcodes.items()},
                 gettoken=dict(self._gettoken),
                 messages=len(outbox.records),
-                duplicates=outbox.duplicates,
+                duplicates=len(outbox.duplicates),
                 dropped=outbox.dropped,
                 updates=len(outbox.updates),
                 recalls=outbox.recalls,
                 uploads=len(self._media),
+                late=dict(self._late),
+                held=self._holds.count(),
+                unanswered=dict(Counter(call.path for call in unanswered)),
+                lost=dict(Counter(call.path for call in unanswered if not call.deliver)),
+                delivered_unanswered=sum(
+                    r.delivered and not r.answered for r in outbox.records.values()
+                ),
             )
 
-    def begin_call(self, path: str) -> tuple[float, Fault | None]:
-        """Count a call; returns its latency in seconds and the fault to answer with, if any."""
+    def begin_call(self, path: str, body: BodyProbe = no_body) -> tuple[float, Fault | None]:
+        """Count a call; returns its latency in seconds and the fault to answer with, if any.
+
+        body gives the call's parsed JSON body, for faults that only match some bodies.
+        """
         with self._lock:
             self._calls[path] += 1
-            return self._faults.latency(path), self._faults.take(path)
+            return self._faults.latency(path), self._faults.take(path, body)
 
     def end_call(self, path: str, errcode: int) -> None:
         """Count the errcode a call was answered with."""
@@ -163,8 +303,13 @@ class Emulator:
         with self._lock:
             return self._apps[self._tokens.resolve(access_token, self.now())]
 
-    def send(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
-        """message/send for app: check, resolve recipients, deliver or drop, record."""
+    def send(
+        self, app: EmulatorApp, body: Mapping[str, Any], *, answered: bool = True
+    ) -> dict[str, Any]:
+        """message/send for app: check, resolve recipients, deliver or drop, record.
+
+        answered=False: the caller will withhold the answer (recorded on the message).
+        """
         with self._lock:
             now = self.now()
             appids = frozenset(
@@ -173,7 +318,15 @@ class Emulator:
             ctx = SendContext(app, appids, lambda m: self._media.is_live(m, app.corp_id, now))
             envelope = check_send(body, ctx)
             resolution = resolve(envelope.recipients, app)
-            return self._outbox.send(app, envelope, body, resolution, now)
+            return self._outbox.send(
+                app,
+                envelope,
+                body,
+                resolution,
+                now,
+                answered=answered,
+                duplicate_answer=self._duplicate_answer,
+            )
 
     def update_card(self, app: EmulatorApp, body: Mapping[str, Any]) -> dict[str, Any]:
         """message/update_template_card for app."""

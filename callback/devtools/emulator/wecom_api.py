@@ -13,10 +13,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .apps import EmulatorApp
 from .errors import INVALID_PARAMETER, ApiError, errmsg, error_body
-from .faults import Fault
+from .faults import BodyProbe, Fault, FaultKind, no_body
+from .holds import HOLD_KEY, HoldOrder
 from .state import Emulator
 
-Handler = Callable[[Emulator, Request], dict[str, Any]]
+Handler = Callable[[Emulator, Request, bool], dict[str, Any]]
+"""(emulator, request, answered) -> answer; answered is False when the answer will be withheld."""
+JSON_BODY_APIS = frozenset({"message/send", "message/update_template_card", "message/recall"})
+"""API paths whose body is a JSON object (the ones a fault's CallMatch can look at)."""
 MAX_JSON_DEPTH = 32
 """Deepest JSON nesting accepted; real bodies need about 6 levels."""
 
@@ -45,6 +49,28 @@ def _body(req: Request) -> Mapping[str, Any]:
     return body
 
 
+def _body_probe(api: str, req: Request) -> BodyProbe:
+    """The call's JSON body for fault matching: read now (outside the lock), parsed on demand."""
+    if api not in JSON_BODY_APIS or req.method != "POST":
+        return no_body
+    try:
+        raw = req.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return no_body
+    parsed: list[Mapping[str, Any] | None] = []
+
+    def probe() -> Mapping[str, Any] | None:
+        if not parsed:
+            try:
+                body = json.loads(raw, parse_constant=_reject_constant)
+            except (ValueError, RecursionError):
+                body = None
+            parsed.append(body if isinstance(body, dict) else None)
+        return parsed[0]
+
+    return probe
+
+
 def _depth(value: object) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -61,7 +87,7 @@ def _app(emulator: Emulator, req: Request) -> EmulatorApp:
     return emulator.authenticate(req.args.get("access_token"))
 
 
-def _gettoken(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _gettoken(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     corpsecret = req.args.get("corpsecret")
     if not corpsecret and "secret" in req.args:
         raise ApiError(41004, "corpsecret is required (the parameter is corpsecret, not secret)")
@@ -70,19 +96,19 @@ def _gettoken(emulator: Emulator, req: Request) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", "access_token": token.value, "expires_in": expires_in}
 
 
-def _send(emulator: Emulator, req: Request) -> dict[str, Any]:
-    return emulator.send(_app(emulator, req), _body(req))
+def _send(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
+    return emulator.send(_app(emulator, req), _body(req), answered=answered)
 
 
-def _update(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _update(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     return emulator.update_card(_app(emulator, req), _body(req))
 
 
-def _recall(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _recall(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     return emulator.recall(_app(emulator, req), _body(req))
 
 
-def _upload(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _upload(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     app = _app(emulator, req)
     try:
         media = req.files.get("media")
@@ -94,7 +120,7 @@ def _upload(emulator: Emulator, req: Request) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", **record.to_json()}
 
 
-def _callback_ips(emulator: Emulator, req: Request) -> dict[str, Any]:
+def _callback_ips(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     _app(emulator, req)
     return {"ip_list": emulator.callback_ips(), "errcode": 0, "errmsg": "ok"}
 
@@ -122,6 +148,12 @@ def _fault_response(emulator: Emulator, fault: Fault, ip: str) -> Response:
     return json_response({"errcode": fault.errcode, "errmsg": text}, fault.http_status or 200)
 
 
+def _withhold(order: HoldOrder) -> Response:
+    """Leave the order for HoldingMiddleware; the Response returned here is never sent."""
+    request.environ[HOLD_KEY] = order
+    return Response(status=204)
+
+
 def dispatch(emulator: Emulator, api: str) -> Response:
     """Answer one /cgi-bin/<api> call; WeCom errors are HTTP 200 with an errcode."""
     ip = request.remote_addr or "127.0.0.1"
@@ -129,21 +161,30 @@ def dispatch(emulator: Emulator, api: str) -> Response:
     if route is None:
         error = ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} is not an API this emulator knows")
         return json_response(error_body(error, hint=_hint(emulator), ip=ip), 404)
-    latency, fault = emulator.begin_call(api)
+    probe = _body_probe(api, request)
+    latency, fault = emulator.begin_call(api, probe)
+    kind = None if fault is None else fault.kind
     if latency:
         time.sleep(latency)
-    if fault is not None:
+    if fault is not None and kind is FaultKind.ERROR:
         if fault.errcode is not None:
             emulator.end_call(api, fault.errcode)
         return _fault_response(emulator, fault, ip)
+    if fault is not None and kind is FaultKind.LOST:
+        return _withhold(emulator.withhold(api, fault, probe(), None))
     method, handler = route
     try:
         if request.method != method:
             raise ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} requires the {method} method")
-        payload = handler(emulator, request)
+        payload = handler(emulator, request, kind is not FaultKind.NO_ANSWER)
     except ApiError as error:
         payload = error_body(error, hint=_hint(emulator), ip=ip)
+    if fault is not None and kind is FaultKind.NO_ANSWER:
+        return _withhold(emulator.withhold(api, fault, probe(), payload))
     emulator.end_call(api, int(payload["errcode"]))
+    if fault is not None and fault.kind is FaultKind.LATE:
+        emulator.answered_late(api)
+        request.environ[HOLD_KEY] = HoldOrder(fault.seconds, answer=True)
     return json_response(payload)
 
 
