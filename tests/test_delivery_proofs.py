@@ -6,6 +6,7 @@ counted only inside its attempt). What is asserted is what each member saw."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,13 @@ from typing import Any
 import pytest
 import requests
 
-from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, Emulator, EmulatorServer
+from callback.devtools.emulator import (
+    DEFAULT_CORP_ID,
+    DEFAULT_SECRET,
+    CallMatch,
+    Emulator,
+    EmulatorServer,
+)
 from callback.devtools.simulator import Simulator
 from callback.devtools.timed_delivery import Delivered, TimedDelivery, member_view
 from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
@@ -288,3 +295,33 @@ def test_9c_a_burst_with_kill_9_in_the_middle_then_a_restart_loses_nothing(
     assert_each_member_saw_one_answer(results[0], emulator_server.emulator)
     for m in MEMBERS:  # run to completion at least once
         assert len(server.lines(f"member end member {m}")) >= 1, m
+
+
+def test_9d_a_send_without_duplicate_check_that_gets_no_answer_is_sent_once_and_kept_dead(
+    cluster: Callable[..., Cluster], sim: Simulator, emulator_server: EmulatorServer
+) -> None:
+    """The send API takes the message, then never answers (the client times out after 10 s).
+    Without WeCom's duplicate check a second copy would reach the member, so it is not sent
+    again: it is a dead letter, listed for an operator."""
+    server = cluster()
+    emulator = emulator_server.emulator
+    unchecked = CallMatch(enable_duplicate_check=0)
+    emulator.no_answer_next(1, deliver=True, path="message/send", match=unchecked, max_seconds=30)
+    assert TimedDelivery(server.url, sim).deliver(sim.text("twice hello")).answered_in_time
+
+    def dead() -> list[dict[str, Any]]:
+        out = subprocess.run(
+            [sys.executable, "-m", "callback.cli", "outbox", "list", "--dead", "--json",
+             "--config", str(server.config)],
+            cwd=server.tmp, capture_output=True, text=True, check=True,
+            env=os.environ | {"PYTHONPATH": str(ROOT)},
+        ).stdout  # fmt: skip
+        return list(json.loads(out))
+
+    eventually(lambda: len(dead()) == 1, 30)
+    (letter,) = dead()
+    assert letter["id"].endswith(":send:1") and "may have been delivered" in letter["error"]
+    assert pushed(emulator) == ["twice hello", "twice hello"]  # each deliberate send once
+    assert emulator.stats().calls["message/send"] == 2  # never a third
+    (withheld,) = emulator.unanswered(path="message/send")
+    assert withheld.deliver and withheld.body["enable_duplicate_check"] == 0

@@ -8,6 +8,7 @@ import time
 
 from callback import Context, Router
 from callback.inbound.messages import ChangeContactEvent, TextMessage
+from callback.outbound import Text
 
 router = Router("proof")
 
@@ -59,3 +60,11 @@ def member(message: TextMessage, ctx: Context) -> str:
     time.sleep(1.5)
     note(f"member end {message.content}")
     return f"answer to {message.content}"
+
+
+@router.text(re.compile(r"^twice "), background=True)
+def twice(message: TextMessage, ctx: Context) -> None:
+    """The same text twice, meant: the second goes without WeCom's duplicate check."""
+    for n in (1, 2):
+        note(f"twice send {n}")
+        ctx.send(Text(message.content), [message.from_user])
