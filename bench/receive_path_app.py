@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from callback.app import create_app
+from callback.delivery.attempt import Attempt
 from callback.inbound.messages import Message
 from callback.router import Match, Route
 from callback.store.records import InboxRecord
@@ -19,7 +20,11 @@ _delivery = app.extensions["wecom.delivery"]
 
 
 def _inline(
-    name: str, message: Message, as_json: bool, found: tuple[Route, Match] | None
+    name: str,
+    message: Message,
+    as_json: bool,
+    found: tuple[Route, Match] | None,
+    attempt: Attempt | None = None,
 ) -> bytes | None:
     if found is None:
         return None
