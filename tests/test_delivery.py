@@ -482,3 +482,76 @@ def test_maintenance_forgets_callbacks_and_sent_replies_after_the_retention(
     eventually(lambda: delivery.store.outbox_get(reply_item) is None, timeout=5)
     assert [delivery.store.inbox_get(k) for k in keys] == [None, None]
     assert pushed(emulator) == ["pong"]
+
+
+def learn_fast(c: FlaskClient, sim: Simulator, word: str, runs: int = 16) -> None:
+    for n in range(runs):
+        assert post(c, sim, sim.text(f"{word} {n}"))[0] == 200
+
+
+def test_d26_a_fast_route_runs_on_the_request_thread_and_its_sends_do_not(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    threads: list[str] = []
+    router = Router()
+
+    @router.text(re.compile(r"^fast"))
+    def fast(message, ctx):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        if message.content == "fast and send":
+            ctx.send(Text("sent"), [message.from_user])
+        return "ok"
+
+    c = make(router)
+    client = c.application.extensions["wecom.client"]
+    session_threads: list[str] = []
+    original = client.session.request
+
+    def request(*args: Any, **kw: Any) -> Any:  # records which thread calls the send API
+        session_threads.append(threading.current_thread().name)
+        return original(*args, **kw)
+
+    client.session.request = request
+    learn_fast(c, sim, "fast")
+    assert all(name.startswith("wecom-handler") for name in threads)  # learning
+    threads.clear()
+    assert content(post(c, sim, sim.text("fast again"))[1]) == "ok"
+    assert not threads[0].startswith("wecom-handler")  # the request thread itself
+    _, reply, _ = post(c, sim, sim.text("fast and send"))
+    assert content(reply) == "ok" and pushed(emulator) == ["sent"]
+    assert session_threads and all(n.startswith("wecom-outbox") for n in session_threads)
+    threads.clear()
+    post(c, sim, sim.text("fast after sending"))
+    assert threads[0].startswith("wecom-handler")  # a run that sent sends the route back
+
+
+def test_d27_a_fast_route_that_turns_slow_on_the_request_thread_pushes_its_reply_once(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    router = Router()
+    slow = threading.Event()
+
+    @router.text(re.compile(r"^fast"))
+    def fast(message, ctx):  # type: ignore[no-untyped-def]
+        if slow.is_set():
+            time.sleep(0.5)  # past the 0.3 s budget, on the request thread
+        return f"re: {message.content}"
+
+    c = make(router, reply_budget_ms=300)
+    learn_fast(c, sim, "fast")
+    slow.set()
+    fields = sim.text("fast turned slow")
+    result: list[Any] = []
+    first = threading.Thread(target=lambda: result.append(post(c, sim, fields)))
+    first.start()
+    time.sleep(0.2)
+    assert post(c, sim, fields)[:2] == (200, b"")  # WeCom's retry, while it still runs
+    first.join()
+    assert result[0][:2] == (200, b"") and result[0][2] > 0.45  # late: no passive reply
+    eventually(lambda: pushed(emulator) == ["re: fast turned slow"])
+    # one slow run sent the route back to handler threads: answered at the deadline, pushed
+    status, reply, elapsed = post(c, sim, sim.text("fast slow alone"))
+    assert (status, reply) == (200, b"") and elapsed < 0.45
+    eventually(lambda: pushed(emulator) == ["re: fast turned slow", "re: fast slow alone"])
+    time.sleep(0.3)
+    assert len(pushed(emulator)) == 2

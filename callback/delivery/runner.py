@@ -33,6 +33,7 @@ from callback.context import CallbackLog, Context
 from callback.delivery import budget
 from callback.delivery.attempt import Attempt, Deadlines
 from callback.delivery.outbox import Outbox
+from callback.delivery.speeds import RouteSpeeds
 from callback.delivery.workers import Workers
 from callback.errors import WecomError
 from callback.inbound import messages
@@ -61,16 +62,28 @@ class TaskQueue(Protocol):
         """'ok' when the broker answers."""
 
 
-class _CallbackSender:
-    """ctx.send for one callback: outbox items keyed by the callback, so a re-run adds none."""
+Via = Callable[[Callable[[], SendResult]], SendResult]
 
-    def __init__(self, outbox: Outbox, key: str) -> None:
+
+class _CallbackSender:
+    """ctx.send for one callback: outbox items keyed by the callback, so a re-run adds none.
+    `via` runs each send elsewhere (on a sender thread, for a handler on the request thread)."""
+
+    def __init__(self, outbox: Outbox, key: str, via: Via | None = None) -> None:
         self.outbox = outbox
         self.key = key
         self.count = itertools.count()
+        self.via = via
+        self.sent = False
 
     def send(self, app: str, message: Outbound, to: Any, **options: Any) -> SendResult:
-        return self.outbox.send(f"{self.key}:send:{next(self.count)}", app, message, to, **options)
+        self.sent = True
+        item_id = f"{self.key}:send:{next(self.count)}"
+
+        def send() -> SendResult:
+            return self.outbox.send(item_id, app, message, to, **options)
+
+        return send() if self.via is None else self.via(send)
 
 
 class Delivery:
@@ -96,6 +109,7 @@ class Delivery:
         self.clock = clock
         self.queue = queue  # set on web nodes of a Celery deployment: they only enqueue
         self.deadlines = Deadlines(self.budget_s)
+        self.speeds = RouteSpeeds(self.budget_s)
         self.workers = Workers(server.worker_threads, self.maintain)
         kick = queue.deliver if queue is not None else self._kick
         self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock, kick=kick)
@@ -168,7 +182,24 @@ class Delivery:
                 )  # fmt: skip
             self._spawn(record, message, route, match)
             return None
+        if self.speeds.inline(route.name):
+            return self._inline(record, message, route, match, attempt)
         return self._within(record, message, route, match, attempt.remaining(now))
+
+    def _inline(
+        self, record: InboxRecord, message: Message, route: Route, match: Match, attempt: Attempt
+    ) -> bytes | None:
+        """Run a route known to be fast on the request thread. Should it turn slow, its reply
+        is pushed if it returns past the attempt's deadline (or after a retry came)."""
+        with self.workers.holding(record.key):  # a lease renewed, should it run long
+            reply = self.invoke(record, message, route, match, inline=True)
+        late = attempt.remaining(self.clock()) < 0
+        if late:
+            log.warning(
+                "handler %s returned after its attempt's deadline app=%s key=%s; its reply "
+                "will be pushed", route.name, record.app, record.key,
+            )  # fmt: skip
+        return self._finish(record, message, reply, push=late)
 
     def _within(
         self, record: InboxRecord, message: Message, route: Route, match: Match, wait_s: float
@@ -230,13 +261,22 @@ class Delivery:
         return None
 
     def invoke(
-        self, record: InboxRecord, message: Message, route: Route, match: Match
+        self,
+        record: InboxRecord,
+        message: Message,
+        route: Route,
+        match: Match,
+        *,
+        inline: bool = False,
     ) -> Reply | None:
-        """Run the handler; an exception is logged with the callback's key and type."""
+        """Run the handler (on the request thread if `inline`: its sends then go on a sender
+        thread) and record its speed; an exception is logged with the callback's key and type."""
         extra = {"app": record.app, "key": record.key}
         adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
-        sender = _CallbackSender(self.outbox, record.key)
+        via = self.workers.on_sender if inline else None
+        sender = _CallbackSender(self.outbox, record.key, via)
         ctx = Context(app=record.app, message=message, match=match, log=adapter, sender=sender)
+        started = time.perf_counter()
         try:
             return as_reply(route.handler(message, ctx))
         except Exception:
@@ -246,6 +286,8 @@ class Delivery:
             )  # fmt: skip
             self.metrics.handler_error(record.app, route.name)
             return None
+        finally:
+            self.speeds.ran(route.name, time.perf_counter() - started, sender.sent)
 
     def _finish(
         self, record: InboxRecord, message: Message, reply: Reply | None, *, push: bool

@@ -19,11 +19,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger("wecom.delivery")
 
 Tick = Callable[[dict[str, float]], None]
+R = TypeVar("R")
 
 #: Outbox sender threads per process, and how many outbox attempts may wait or run at once.
 #: The bound keeps an outage from growing memory: past it, due items wait in the store.
@@ -134,6 +135,11 @@ class Workers:
 
         self.senders.submit(run)
         return True
+
+    def on_sender(self, call: Callable[[], R]) -> R:
+        """Run `call` on a sender thread and wait for its result (a send by a handler that
+        runs on the request thread: the request thread itself never calls the send API)."""
+        return self.senders.submit(call).result()
 
     def send_room(self) -> int:
         """How many more outbox attempts the send queue takes now."""

@@ -7,6 +7,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ CREATE INDEX IF NOT EXISTS rate_events_key_at ON rate_events (key, at);
 def _open(path: str) -> sqlite3.Connection:
     # timeout=0: no SQLite busy handler. Its sleeps start at a millisecond, long next to our
     # 30-50 us writes; _retry_locked waits in steps from 50 us instead.
-    db = sqlite3.connect(path, timeout=0, isolation_level=None)
+    db = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
@@ -62,39 +63,73 @@ def _retry_locked(action: Callable[[], R], path: str, patience_s: float = 30.0) 
             raise Unavailable(f"state store {path}: {exc}") from exc
 
 
+def _forked(store: SqliteStore | None) -> None:
+    if store is not None:
+        store._lock, store._db, store._pid = threading.RLock(), None, 0
+        store._queue_lock, store._queue = threading.Lock(), []
+
+
+class _Statement:
+    """A write waiting for a group commit, and what came of it."""
+
+    __slots__ = ("args", "done", "error", "rows", "sql")
+
+    def __init__(self, sql: str, args: Sequence[Any]) -> None:
+        self.sql, self.args = sql, args
+        self.done = False
+        self.rows = 0
+        self.error: Unavailable | None = None
+
+    def outcome(self) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.rows
+
+
 class SqliteStore(Store):
-    """One connection per thread and process; writes in short IMMEDIATE transactions."""
+    """One connection per process, its threads taking turns; writes in short IMMEDIATE
+    transactions. Threads queue on a lock of their own rather than on SQLite's file lock: the
+    file lock is then contended only by the other processes, and one connection keeps its page
+    cache (per-thread connections spun on the file lock, and cost most of a callback's time
+    under gunicorn's threaded worker)."""
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        self.path = os.path.abspath(path)  # threads may connect later, from another cwd
+        self.path = os.path.abspath(path)  # opened later in each forked process, from any cwd
         self.clock = clock
-        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Statement] = []  # statements waiting for a group commit
+        ref = weakref.ref(self)  # a child forked while a thread held the lock gets a free one
+        os.register_at_fork(after_in_child=lambda: _forked(ref()))
         _retry_locked(lambda: self._connection().executescript(SCHEMA + records.SCHEMA), path)
 
     def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or getattr(self._local, "pid", None) != os.getpid():
-            db = _retry_locked(lambda: _open(self.path), self.path)
-            self._local.db, self._local.pid = db, os.getpid()
-        return db
+        """This process's connection (call with the lock held, or before threads start)."""
+        if self._db is None or self._pid != os.getpid():
+            self._db = _retry_locked(lambda: _open(self.path), self.path)
+            self._pid = os.getpid()
+        return self._db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        _retry_locked(lambda: db.execute("BEGIN IMMEDIATE"), self.path)  # the write lock
-        try:
+        with self._lock:
+            db = self._connection()
+            _retry_locked(lambda: db.execute("BEGIN IMMEDIATE"), self.path)  # the write lock
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            _retry_locked(lambda: db.execute("COMMIT"), self.path)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"state store {self.path}: {exc}") from exc
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                _retry_locked(lambda: db.execute("COMMIT"), self.path)
+            except sqlite3.Error as exc:
+                raise Unavailable(f"state store {self.path}: {exc}") from exc
 
     def get(self, key: str) -> str | None:
         sql = "SELECT value FROM kv WHERE key = ? AND expires_at > ?"
-        row = self._execute(sql, (key, self.clock())).fetchone()
+        row = self._read(lambda db: db.execute(sql, (key, self.clock())).fetchone())
         return None if row is None else str(row[0])
 
     def put(self, key: str, value: str, ttl_s: float) -> None:
@@ -161,15 +196,39 @@ class SqliteStore(Store):
 
     # -- inbox -----------------------------------------------------------------------------------
 
-    def _execute(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
-        """One statement on its own: atomic without an explicit transaction (the hot path)."""
-        db = self._connection()
-        return _retry_locked(lambda: db.execute(sql, args), self.path)
+    def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        """One writing statement, committed before it returns (the hot path: the inbox claim
+        and outcome); how many rows it changed. Statements that this process's threads issue
+        while another thread commits wait for it, then go in one transaction together (group
+        commit): one turn of the file lock, and one re-read of pages another process changed,
+        for all of them."""
+        mine = _Statement(sql, args)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:
+            if mine.done:  # committed by the thread before us, with its own
+                return mine.outcome()
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            try:
+                if len(batch) == 1:  # alone: autocommit, no BEGIN and COMMIT
+                    db = self._connection()
+                    mine.rows = _retry_locked(lambda: db.execute(sql, args).rowcount, self.path)
+                else:
+                    with self._transaction() as db:
+                        for statement in batch:
+                            statement.rows = db.execute(statement.sql, statement.args).rowcount
+            except Unavailable as exc:
+                for statement in batch:
+                    statement.error = exc
+            for statement in batch:
+                statement.done = True
+        return mine.outcome()
 
     def inbox_claim(self, record: InboxRecord) -> InboxRecord:
         now = self.clock()
         row = records.inbox_row(record, now)
-        if self._execute(records.INBOX_INSERT, row).rowcount:
+        if self._execute(records.INBOX_INSERT, row):
             r = record  # as stored, with its creation time: no dataclasses.replace on the hot path
             return InboxRecord(
                 r.key, r.app, r.plaintext, r.as_json, r.state, r.owner, r.lease_until, r.reply,
@@ -181,7 +240,7 @@ class SqliteStore(Store):
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
         passive = reply is not None and not pushed
         args = (DONE, reply, int(pushed), key, owner, RUNNING, int(passive))
-        return self._execute(records.INBOX_FINISH, args).rowcount > 0
+        return self._execute(records.INBOX_FINISH, args) > 0
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
         with self._transaction() as db:
@@ -192,7 +251,7 @@ class SqliteStore(Store):
         sql = (
             "UPDATE inbox SET owner = ?, lease_until = ? WHERE key = ? AND owner = ? AND state = ?"
         )
-        return self._execute(sql, args).rowcount > 0
+        return self._execute(sql, args) > 0
 
     def inbox_expired(self, owner: str, lease_s: float, limit: int) -> list[InboxRecord]:
         now = self.clock()
@@ -261,12 +320,14 @@ class SqliteStore(Store):
             return records.outbox_drop(db, item_id, self.clock())
 
     def _read(self, query: Callable[..., R], *args: Any) -> R:
-        """A read: no write lock (WAL readers see the last commit)."""
-        db = self._connection()
-        return _retry_locked(lambda: query(db, *args), self.path)
+        """A read: no file lock (WAL readers see the last commit); done with the results
+        before another thread of this process uses the connection."""
+        with self._lock:
+            db = self._connection()
+            return _retry_locked(lambda: query(db, *args), self.path)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        with self._lock:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.close()
+            self._db = None
