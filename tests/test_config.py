@@ -153,7 +153,8 @@ def test_missing_agent_id_names_the_console() -> None:
 )
 def test_server_errors(server: dict[str, object], key: str | None) -> None:
     if key is None:  # a comma-separated string (from the environment) is accepted
-        assert from_mapping({"apps": {"hr": app_table()}, "server": server}).server.handlers
+        settings = from_mapping({"apps": {"hr": app_table()}, "server": server})
+        assert settings.server.handlers == ("not-a-list-entry",)  # the empty entry dropped
         return
     with pytest.raises(ConfigError, match=key):
         from_mapping({"apps": {"hr": app_table()}, "server": server})

@@ -25,7 +25,7 @@ from callback.app import create_app
 from callback.config import from_mapping
 from callback.devtools.simulator import Simulator
 from callback.inbound.messages import parse
-from tests.conftest import CORP_ID, make_settings
+from tests.conftest import AES_KEY, CORP_ID, TOKEN, make_settings
 
 URL = "/wecom/callback/hr"
 
@@ -120,18 +120,19 @@ def test_official_verification_vector(vectors: dict[str, Any]) -> None:
         ),
     ],
 )
-def test_passive_replies_swap_roles_and_render(
-    sim: Simulator, result: object, expected: dict[str, object]
-) -> None:
+def test_passive_replies_swap_roles_and_render(result: object, expected: dict[str, object]) -> None:
+    now = 1_718_000_000
+    sim = Simulator.create(TOKEN, AES_KEY, CORP_ID, clock=lambda: now - 7)  # sent 7 s ago
     router = Router()
     router.add("default", None, lambda m, ctx: result)
-    status, plain = post(client(router), sim, sim.text("x", user="lisi"))
+    c = create_app(make_settings(), router=router, clock=lambda: float(now)).test_client()
+    status, plain = post(c, sim, sim.text("x", user="lisi"))
     assert status == 200
     from callback.inbound import xmlcodec
 
     fields = xmlcodec.parse(plain)["xml"]
     assert fields["ToUserName"] == "lisi" and fields["FromUserName"] == CORP_ID
-    assert int(fields["CreateTime"]) > 0
+    assert fields["CreateTime"] == str(now)  # our clock when answering, not the message's time
     for key, value in expected.items():
         assert fields[key] == value
 
