@@ -275,9 +275,11 @@ def test_9b_a_retry_that_overtakes_a_delayed_original_gets_one_reply(
     assert view() == ("answer to member wangwu",)
     assert len(server.lines(f"member start member {USER}")) == 1
     assert delivered.passive is None  # pushed, once
-    # agreeing clocks: the original's old timestamp left it 0.5 s, and its empty 200 reached
-    # WeCom in time: no retry. Otherwise the retry came, and its empty 200 ended the attempts.
-    assert delivered.attempts_sent == (1 if clocks == "agreeing" else 2)
+    # Where the worker that got the original knows the clocks agree, the old timestamp left it
+    # at most 0.5 s, and its empty 200 reached WeCom in time (no retry); otherwise the retry
+    # came, and its empty 200 ended the attempts. Each process keeps its own estimate, so which
+    # one happens is up to where the warm-up callbacks went (tests/test_attempt.py pins the rule).
+    assert delivered.attempts_sent in ((1, 2) if clocks == "agreeing" else (2,))
 
 
 def test_9c_a_burst_with_kill_9_in_the_middle_then_a_restart_loses_nothing(
