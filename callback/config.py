@@ -16,6 +16,7 @@ from typing import Any
 from callback.errors import ConfigError
 
 DEFAULT_API_BASE_URL = "https://qyapi.weixin.qq.com"
+DEFAULT_WS_URL = "wss://openws.work.weixin.qq.com"
 ENV_PREFIX = "WECOM_"
 _APP_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -42,10 +43,25 @@ class AppSettings:
 
 
 @dataclass(frozen=True)
+class BotSettings:
+    """One WeCom AI bot (智能机器人): `token` and `encoding_aes_key` for the callback
+    transport, `bot_id` (checked on every callback when set), `secret` for the long connection."""
+
+    name: str
+    token: str = field(default="", repr=False)
+    encoding_aes_key: str = field(default="", repr=False)
+    bot_id: str = ""
+    secret: str = field(default="", repr=False)
+    mode: str = "callback"  # or "connection"
+    ws_url: str = DEFAULT_WS_URL
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """The [server] table."""
 
     callback_prefix: str = "/wecom/callback"
+    bot_prefix: str = "/wecom/bot"
     max_clock_skew_s: int = 300
     handlers: tuple[str, ...] | None = None  # None: the modules of the handlers/ package
     reply_budget_ms: int = 4000
@@ -65,6 +81,7 @@ class Settings:
 
     apps: Mapping[str, AppSettings]
     server: ServerSettings = ServerSettings()
+    bots: Mapping[str, BotSettings] = field(default_factory=dict)
     source: str = ""
     sandbox: bool = False
 
@@ -114,6 +131,12 @@ def apply_env(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
             name = next((n for n in apps if n.lower() == parts[1].lower()), parts[1].lower())
             table = apps.setdefault(name, {})
             if isinstance(table, dict):
+                table[parts[2].lower()] = value
+        elif parts[0].upper() == "BOTS" and len(parts) == 3:
+            bots = merged.setdefault("bots", {})
+            if isinstance(bots, dict):
+                name = next((n for n in bots if n.lower() == parts[1].lower()), parts[1].lower())
+                table = bots[name] = dict(bots.get(name, {}))
                 table[parts[2].lower()] = value
         elif parts[0].upper() == "SERVER" and len(parts) == 2:
             server = merged.setdefault("server", {})
@@ -200,19 +223,77 @@ def _app(name: str, table: Any) -> AppSettings:
     )
 
 
+def _prefix(table: Mapping[str, Any], key: str, default: str) -> str:
+    raw = str(table.get(key, default))
+    if not raw.startswith("/"):
+        raise ConfigError(f"server.{key}: must start with '/', got {raw!r}")
+    prefix = raw.rstrip("/")
+    if not prefix:
+        raise ConfigError(
+            f"server.{key}: '/' would put apps beside /healthz and /metrics; "
+            f"use a path such as {default!r}"
+        )
+    return prefix
+
+
+_BOT_CONSOLE = "the WeCom admin console (智能机器人 → your bot → API 模式"
+
+
+def _bot(name: str, table: Any) -> BotSettings:
+    where = f"bots.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table [bots.{name}] with token, encoding_aes_key")
+    if not _APP_NAME_RE.fullmatch(name):
+        raise ConfigError(f"{where}: bot names may use letters, digits, '_' and '-' (in URLs)")
+    _check_keys(table, {f.name for f in fields(BotSettings)} - {"name"}, where)
+    mode = _string(table, "mode", where) or "callback"
+    if mode not in ("callback", "connection"):
+        raise ConfigError(f"{where}.mode: expected 'callback' or 'connection', got {mode!r}")
+    token = _string(table, "token", where)
+    aes_key = _string(table, "encoding_aes_key", where)
+    bot_id, secret = _string(table, "bot_id", where), _string(table, "secret", where)
+    where_url = f"{_BOT_CONSOLE} → 设置接收消息 URL)"
+    if mode == "callback":
+        for key, value in (("token", token), ("encoding_aes_key", aes_key)):
+            if not value:
+                raise ConfigError(
+                    f"{where}.{key}: missing; a bot in callback mode needs token and "
+                    f"encoding_aes_key, both in {where_url}"
+                )
+        if not _TOKEN_RE.fullmatch(token):
+            raise ConfigError(
+                f"{where}.token: must be 1 to 32 letters or digits, got {len(token)} "
+                f"characters; copy it from {where_url}"
+            )
+        if not _AES_KEY_RE.fullmatch(aes_key):
+            raise ConfigError(
+                f"{where}.encoding_aes_key: must be exactly 43 letters or digits, got "
+                f"{len(aes_key)} characters; copy the EncodingAESKey again from {where_url}"
+            )
+    else:
+        for key, value in (("bot_id", bot_id), ("secret", secret)):
+            if not value:
+                raise ConfigError(
+                    f"{where}.{key}: missing; a bot in connection mode needs bot_id and "
+                    f"secret, both in {_BOT_CONSOLE} → 长连接)"
+                )
+    ws_url = _string(table, "ws_url", where) or DEFAULT_WS_URL
+    if not re.match(r"wss?://[^/\s]+", ws_url):
+        raise ConfigError(f"{where}.ws_url: expected a ws(s) URL, got {ws_url!r}")
+    return BotSettings(name, token, aes_key, bot_id, secret, mode, ws_url.rstrip("/"))
+
+
 def _server(table: Any) -> ServerSettings:
     if not isinstance(table, dict):
         raise ConfigError("server: expected a table [server]")
     _check_keys(table, {f.name for f in fields(ServerSettings)}, "server")
     defaults = ServerSettings()
-    raw_prefix = str(table.get("callback_prefix", defaults.callback_prefix))
-    if not raw_prefix.startswith("/"):
-        raise ConfigError(f"server.callback_prefix: must start with '/', got {raw_prefix!r}")
-    prefix = raw_prefix.rstrip("/")
-    if not prefix:
+    prefix = _prefix(table, "callback_prefix", defaults.callback_prefix)
+    bot_prefix = _prefix(table, "bot_prefix", defaults.bot_prefix)
+    if bot_prefix == prefix:
         raise ConfigError(
-            "server.callback_prefix: '/' would put apps beside /healthz and /metrics; "
-            "use a path such as '/wecom/callback'"
+            f"server.bot_prefix: the same as server.callback_prefix ({prefix!r}); bots and "
+            "apps need URLs of their own, e.g. '/wecom/bot'"
         )
     handlers = table.get("handlers")
     if isinstance(handlers, str):  # from the environment: comma-separated; empty: the default
@@ -241,6 +322,7 @@ def _server(table: Any) -> ServerSettings:
         )
     return ServerSettings(
         callback_prefix=prefix,
+        bot_prefix=bot_prefix,
         max_clock_skew_s=_integer(
             table.get("max_clock_skew_s", defaults.max_clock_skew_s), "server.max_clock_skew_s"
         ),
@@ -272,13 +354,23 @@ def _server(table: Any) -> ServerSettings:
 
 def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = False) -> Settings:
     """Validate a parsed config (file contents with overrides applied)."""
-    _check_keys(data, {"apps", "server"}, "config")
-    apps_table = data.get("apps", {})
-    if not isinstance(apps_table, dict) or not apps_table:
+    _check_keys(data, {"apps", "bots", "server"}, "config")
+    apps_table, bots_table = data.get("apps", {}), data.get("bots", {})
+    if not isinstance(bots_table, dict):
+        raise ConfigError("bots: expected tables [bots.NAME]")
+    if not isinstance(apps_table, dict) or not (apps_table or bots_table):
         raise ConfigError(
             "apps: no application configured; add an [apps.NAME] table with corp_id, agent_id, "
-            "secret, token and encoding_aes_key (see config.example.toml)"
+            "secret, token and encoding_aes_key, or a [bots.NAME] table for an AI bot (see "
+            "config.example.toml)"
         )
     apps = {name: _app(name, table) for name, table in apps_table.items()}
+    bots = {name: _bot(name, table) for name, table in bots_table.items()}
+    both = sorted(set(apps) & set(bots))
+    if both:
+        raise ConfigError(
+            f"bots.{both[0]}: also an app's name; apps and bots share one namespace (a "
+            "handler's app='NAME' filters either), so give the bot another name"
+        )
     server = _server(data.get("server", {}))
-    return Settings(apps=apps, server=server, source=source, sandbox=sandbox)
+    return Settings(apps=apps, server=server, bots=bots, source=source, sandbox=sandbox)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from callback import config
 from callback.config import (
     DEFAULT_API_BASE_URL,
     AppSettings,
+    BotSettings,
     ServerSettings,
     from_mapping,
     load,
@@ -34,6 +36,7 @@ def test_example_config_is_valid_and_complete() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     documented = [f.name for f in fields(ServerSettings)]
     documented += [f.name for f in fields(AppSettings) if f.name != "name"]
+    documented += [f.name for f in fields(BotSettings) if f.name != "name"]
     for key in documented:  # every setting the code knows is in the example, commented
         assert f"{key} =" in text, f"config.example.toml does not document {key}"
 
@@ -182,3 +185,34 @@ def test_edge_values_that_are_valid() -> None:
     assert celery.broker_url == "redis://r:6379/0"
     with pytest.raises(ConfigError, match=r"CorpID in the WeCom admin console \(我的企业"):
         from_mapping({"apps": {"hr": app_table(corp_id="")}})
+
+
+APP = f'[apps.hr]\ncorp_id = "ww1"\nagent_id = 1\ntoken = "t"\nencoding_aes_key = "{AES_KEY}"\n'
+BOT = f'[bots.assistant]\ntoken = "BotTok"\nencoding_aes_key = "{AES_KEY}"\nbot_id = "aib1"\n'
+
+
+def test_a_bot_alone_is_a_valid_config_and_its_keys_come_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    settings = load(write(tmp_path, BOT), env={"WECOM_BOTS__ASSISTANT__SECRET": "s3"})
+    bot = settings.bots["assistant"]
+    assert (bot.token, bot.bot_id, bot.mode, bot.secret) == ("BotTok", "aib1", "callback", "s3")
+    assert settings.apps == {} and settings.server.bot_prefix == "/wecom/bot"
+    assert "BotTok" not in repr(bot) and "s3" not in repr(bot)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("[bots.assistant]\nmode = 'callback'\n", "bots.assistant.token: missing"),
+        (BOT.replace('"BotTok"', '"bad token!"'), "bots.assistant.token: must be 1 to 32"),
+        (BOT + "mode = 'ws'\n", "bots.assistant.mode: expected 'callback' or 'connection'"),
+        ("[bots.b]\nmode = 'connection'\nbot_id = 'aib1'\n", "bots.b.secret: missing"),
+        (BOT + "[server]\nbot_prefix = '/wecom/callback'\n", "server.bot_prefix: the same"),
+        (BOT + "surprise = 1\n", "bots.assistant.surprise: unknown setting"),
+        (BOT.replace("assistant", "hr") + APP, "bots.hr: also an app's name"),
+    ],
+)
+def test_bad_bot_settings_name_the_key(tmp_path: Path, text: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        load(write(tmp_path, text), env={})

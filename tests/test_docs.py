@@ -13,7 +13,7 @@ import pytest
 
 import callback
 import callback.outbound
-from callback.config import AppSettings, ServerSettings
+from callback.config import AppSettings, BotSettings, ServerSettings
 from callback.inbound import messages
 from callback.router import Router
 
@@ -24,7 +24,7 @@ HANDLERS_DOC = DOCS / "handlers.md"
 EXAMPLE = ROOT / "config.example.toml"
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
-KEY_HEADING = re.compile(r"(server|apps\.NAME)\.([a-z_]+)")
+KEY_HEADING = re.compile(r"(server|apps\.NAME|bots\.NAME)\.([a-z_]+)")
 DEFAULT_LITERAL = re.compile(r"Default: `([^`]+)`")
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -68,6 +68,7 @@ def settings_fields() -> dict[str, dataclasses.Field[Any]]:
     """`server.KEY` and `apps.NAME.KEY` -> the dataclass field behind it."""
     keys = {f"server.{f.name}": f for f in dataclasses.fields(ServerSettings)}
     keys |= {f"apps.NAME.{f.name}": f for f in dataclasses.fields(AppSettings) if f.name != "name"}
+    keys |= {f"bots.NAME.{f.name}": f for f in dataclasses.fields(BotSettings) if f.name != "name"}
     return keys
 
 
@@ -131,8 +132,9 @@ def test_config_doc_default_matches_the_code(key: str) -> None:
 def example_keys() -> set[str]:
     data = tomllib.loads(read(EXAMPLE))
     keys = {f"server.{key}" for key in data.get("server", {})}
-    for table in data.get("apps", {}).values():
-        keys |= {f"apps.NAME.{key}" for key in table}
+    for kind in ("apps", "bots"):
+        for table in data.get(kind, {}).values():
+            keys |= {f"{kind}.NAME.{key}" for key in table}
     return keys
 
 
