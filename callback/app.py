@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from flask import Flask, Response
 
 from callback import config, loader
+from callback.bots import media
+from callback.bots.receiver import BotReceiver
 from callback.config import Settings
 from callback.delivery import Delivery
 from callback.errors import WecomError
@@ -52,6 +54,11 @@ def create_app(
 
         queue = CeleryQueue(make_celery(settings))
     receiver = Receiver(settings, router, clock=clock, client=client, store=store, queue=queue)
+    bots = BotReceiver(
+        settings, receiver.delivery, receiver.resolve,
+        {name: media.downloader(bot.encoding_aes_key) for name, bot in settings.bots.items()},
+        clock=clock,
+    )  # fmt: skip
     metrics.watch_outbox(store.outbox_depth)
     receiver.delivery.start()
 
@@ -60,7 +67,8 @@ def create_app(
     app.extensions["wecom.client"] = client
     app.extensions["wecom.delivery"] = receiver.delivery
     app.extensions["wecom.metrics"] = metrics
-    app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics)  # type: ignore[method-assign]
+    app.extensions["wecom.bots"] = bots
+    app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics, bots)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> Response:

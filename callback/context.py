@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +40,14 @@ class Context:
     match: Match
     log: logging.LoggerAdapter[logging.Logger]
     sender: Sender | None = None
+    downloader: Callable[[str], bytes] | None = None
+
+    def download(self, url: str) -> bytes:
+        """The decrypted bytes of a picture, file or video a member sent an AI bot (its
+        `message.url`, valid for 5 minutes)."""
+        if self.downloader is None:
+            raise ConfigError(f"{self.app!r} has no media to download: only AI bots do")
+        return self.downloader(url)
 
     def send(
         self,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from callback import errcodes
+from callback.bots.replies import TemplateCardReply
 from callback.errors import (
     ApiError,
     LeaseLost,
@@ -48,6 +49,7 @@ from callback.outbound import (
     News,
     NewsArticle,
     Recipients,
+    TemplateCard,
     Text,
     UpdateTemplateCard,
     Video,
@@ -62,6 +64,7 @@ log = logging.getLogger("wecom.outbox")
 
 SEND = "message/send"
 UPDATE_CARD = "message/update_template_card"
+RESPONSE_URL = "aibot/response"  # an AI bot's response_url: bodies are {"url", "body"}
 #: The api of a dead letter kept for a reply that has no send-API form (nothing to retry).
 UNSENDABLE = "unsendable"
 #: A request WeCom did not answer is sent again only this long before its duplicate check's
@@ -170,6 +173,8 @@ class Outbox:
             outbound = Voice(reply.media_id)
         elif isinstance(reply, VideoReply):
             outbound = Video(reply.media_id, reply.title, reply.description)
+        elif isinstance(reply, TemplateCardReply):
+            outbound = TemplateCard(reply.card)
         elif isinstance(reply, NewsReply):
             outbound = News(
                 [NewsArticle(a.title, a.url, a.description, a.pic_url) for a in reply.articles]
@@ -239,6 +244,8 @@ class Outbox:
                 if exc.errcode == 60140 and item.attempts > 0:
                     return {"errcode": 0, "note": "response_code used by an earlier attempt"}
                 raise
+        if item.api == RESPONSE_URL:  # an AI bot's one-off URL: plain JSON, no token
+            return self.client.post_url(body["url"], body["body"], fence=fence)
         if item.api != SEND:
             raise WecomError(f"{item.api}: nothing to send ({item.error})")
         self.client.reserve(item.app, recipients_of(body))  # RateLimited: wait, don't fail
@@ -254,7 +261,7 @@ class Outbox:
         if isinstance(exc, NoAnswer):
             if not exc.replayable:
                 return False
-            if item.api == UPDATE_CARD:
+            if item.api in (UPDATE_CARD, RESPONSE_URL):
                 return True
             interval = float(item.bodies[item.parts_done].get("duplicate_check_interval", 1800))
             return self.clock() - item.created_at < interval - CHECK_MARGIN_S

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from callback.bots.replies import TemplateCardReply, for_app
 from callback.config import Settings
 from callback.context import CallbackLog, Context
 from callback.delivery import budget
@@ -38,7 +39,7 @@ from callback.delivery.workers import Workers
 from callback.errors import WecomError
 from callback.inbound import messages
 from callback.inbound.messages import Message
-from callback.inbound.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply
+from callback.inbound.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply, joined
 from callback.outbound import Message as Outbound
 from callback.outbound.client import SendResult, WecomClient
 from callback.router import Match, Route
@@ -47,6 +48,10 @@ from callback.store.records import DONE, RUNNING, InboxRecord
 
 log = logging.getLogger("wecom.delivery")
 Resolver = Callable[[Message, str], "tuple[Route, Match] | None"]
+#: How a channel (an AI bot, say) turns a stored plaintext into a message, and runs a route
+#: off the request thread, recording its outcome.
+Parse = Callable[[bytes], Message]
+Run = Callable[[InboxRecord, Message, Route, Match], None]
 
 
 class TaskQueue(Protocol):
@@ -114,6 +119,19 @@ class Delivery:
         kick = queue.deliver if queue is not None else self._kick
         self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock, kick=kick)
         self.metrics = client.metrics
+        self.channels: dict[str, tuple[Parse, Run]] = {}  # by app name; apps use the default
+
+    def register(self, name: str, parse: Parse, run: Run) -> None:
+        """Let records of `name` be parsed and run by another channel (an AI bot's)."""
+        self.channels[name] = (parse, run)
+
+    def _parse(self, record: InboxRecord) -> Message:
+        channel = self.channels.get(record.app)
+        return channel[0](record.plaintext) if channel else messages.parse(record.plaintext)
+
+    def run_pushed(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        """An app's way to run a route off the request thread: its reply is pushed."""
+        self._finish(record, message, self.invoke(record, message, route, match), push=True)
 
     # -- threads ---------------------------------------------------------------------------------
 
@@ -153,19 +171,11 @@ class Delivery:
         attempt: Attempt | None = None,
     ) -> bytes | None:
         """Claim the callback and run its route; the passive reply plaintext, or None."""
-        self.start()
         now = self.clock()
         attempt = attempt or Attempt(now, now + self.budget_s)
-        key = f"{app}:{message.dedup_key}"
-        state, lease = (RUNNING, now + self.lease_s) if found else (DONE, 0.0)
-        record = self.store.inbox_claim(
-            InboxRecord(
-                key, app, message.plaintext, as_json, state, self.owner, lease, created_at=now
-            )
-        )
+        record = self.claim(app, message, as_json=as_json, run=found is not None)
+        key = record.key
         if not record.created:  # a retry: WeCom did not get (or did not wait for) our answer
-            log.info("retry absorbed app=%s key=%s state=%s", app, key, record.state)
-            self.metrics.retry_absorbed(app)
             if record.state == DONE and not record.pushed:
                 return record.reply  # the same passive reply again
             return None  # running: the claim marked it, so its reply is pushed when ready
@@ -201,6 +211,28 @@ class Delivery:
             )  # fmt: skip
         return self._finish(record, message, reply, push=late)
 
+    def claim(self, app: str, message: Message, *, as_json: bool, run: bool) -> InboxRecord:
+        """Claim a callback in the inbox, once across threads, processes and hosts: running
+        (leased by this process) if a route will `run`, else done at once. `created` tells
+        the caller whether it is the first to see the callback; a retry is counted."""
+        self.start()
+        now = self.clock()
+        key = f"{app}:{message.dedup_key}"
+        state, lease = (RUNNING, now + self.lease_s) if run else (DONE, 0.0)
+        record = self.store.inbox_claim(
+            InboxRecord(
+                key, app, message.plaintext, as_json, state, self.owner, lease, created_at=now
+            )
+        )
+        if not record.created:
+            log.info("retry absorbed app=%s key=%s state=%s", app, key, record.state)
+            self.metrics.retry_absorbed(app)
+        return record
+
+    def spawn(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        """Run a claimed callback's route off the request thread (its channel's way)."""
+        self._spawn(record, message, route, match)
+
     def _within(
         self, record: InboxRecord, message: Message, route: Route, match: Match, wait_s: float
     ) -> bytes | None:
@@ -226,10 +258,8 @@ class Delivery:
                 self.queue.run_callback(record.key, token)
             return
 
-        def job() -> None:
-            self._finish(record, message, self.invoke(record, message, route, match), push=True)
-
-        self.workers.submit(record.key, job)
+        run = self.channels.get(record.app, (None, self.run_pushed))[1]
+        self.workers.submit(record.key, lambda: run(record, message, route, match))
 
     def run_queued(self, key: str, token: str) -> float | None:
         """A queue worker's part: take the record over from `token` and run it here, pushing
@@ -249,15 +279,18 @@ class Delivery:
                 return None if record.state == DONE else self.lease_s
         record = replace(record, owner=self.owner)
         try:
-            message = messages.parse(record.plaintext)
+            message = self._parse(record)
         except WecomError as exc:
             log.error("cannot run %s: %s", key, exc)
             self.store.inbox_finish(key, self.owner, None, pushed=False)
             return None
         found = self.resolve(message, record.app)
         with self.workers.holding(key):
-            reply = self.invoke(record, message, *found) if found is not None else None
-            self._finish(record, message, reply, push=True)
+            if found is None:
+                self._finish(record, message, None, push=True)
+            else:
+                run = self.channels.get(record.app, (None, self.run_pushed))[1]
+                run(record, message, *found)
         return None
 
     def invoke(
@@ -268,17 +301,25 @@ class Delivery:
         match: Match,
         *,
         inline: bool = False,
+        consume: Callable[[Any], Reply | None] | None = None,
+        ctx: Context | None = None,
     ) -> Reply | None:
         """Run the handler (on the request thread if `inline`: its sends then go on a sender
-        thread) and record its speed; an exception is logged with the callback's key and type."""
-        extra = {"app": record.app, "key": record.key}
-        adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
+        thread) and record its speed; an exception is logged with the callback's key and type.
+        What it returns, or yields (a generator's pieces), becomes a reply: joined into one
+        for an app, or through `consume` (an AI bot streams the pieces as they come)."""
         via = self.workers.on_sender if inline else None
         sender = _CallbackSender(self.outbox, record.key, via)
-        ctx = Context(app=record.app, message=message, match=match, log=adapter, sender=sender)
+        if ctx is None:
+            extra = {"app": record.app, "key": record.key}
+            adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
+            ctx = Context(app=record.app, message=message, match=match, log=adapter, sender=sender)
         started = time.perf_counter()
         try:
-            return as_reply(route.handler(message, ctx))
+            output = route.handler(message, ctx)
+            if consume is not None:
+                return consume(output)
+            return for_app(as_reply(joined(output)))
         except Exception:
             log.exception(
                 "handler %s failed app=%s type=%s key=%s",
@@ -352,7 +393,7 @@ class Delivery:
         records = self.store.inbox_expired(self.owner, self.lease_s, limit=16)
         for record in records:
             try:
-                message = messages.parse(record.plaintext)
+                message = self._parse(record)
                 found = self.resolve(message, record.app)
             except WecomError as exc:
                 log.error("cannot recover %s: %s", record.key, exc)
@@ -367,5 +408,8 @@ class Delivery:
 
 
 def _fits_passive(reply: Reply) -> bool:
-    """Whether WeCom shows the reply whole as a passive reply (a text of at most 2048 bytes)."""
+    """Whether WeCom shows the reply whole as a passive reply: not a card message (passive
+    replies have no such type), nor a text over 2048 bytes."""
+    if isinstance(reply, TemplateCardReply):
+        return False
     return not isinstance(reply, TextReply) or len(reply.content.encode()) <= TEXT_LIMIT_BYTES

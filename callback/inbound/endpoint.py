@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from callback.errors import BadRequest, CallbackError, http_status
@@ -35,22 +35,45 @@ def _status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
 
-class CallbackEndpoint:
-    """WSGI middleware answering WeCom's callback URLs with the receiver."""
+class Callbacks(Protocol):
+    """What answers one kind of callback URL: apps' (the Receiver) or AI bots'."""
 
-    def __init__(self, app: WSGIApp, receiver: Receiver, metrics: Metrics) -> None:
+    def verify_url(self, name: str, args: Mapping[str, str]) -> Answer: ...
+
+    def receive(
+        self, name: str, args: Mapping[str, str], body: bytes, arrived_at: float | None = None
+    ) -> Answer: ...
+
+    def known(self) -> Collection[str]: ...
+
+
+class CallbackEndpoint:
+    """WSGI middleware answering WeCom's callback URLs: apps' under `callback_prefix`, AI
+    bots' under `bot_prefix`."""
+
+    def __init__(
+        self, app: WSGIApp, receiver: Receiver, metrics: Metrics, bots: Callbacks | None = None
+    ) -> None:
         self.app = app
         self.receiver = receiver
         self.metrics = metrics
-        self.prefix = receiver.settings.server.callback_prefix + "/"
-        self.limit = receiver.settings.server.max_body_bytes
+        server = receiver.settings.server
+        self.routes: dict[str, Callbacks] = {server.callback_prefix + "/": receiver}
+        if bots is not None:
+            self.routes[server.bot_prefix + "/"] = bots
+        self.limit = server.max_body_bytes
         self.warned_single_thread = False
         self.refusals = Refusals()
 
+    def _route(self, path: str) -> tuple[Callbacks | None, str]:
+        for prefix, callbacks in self.routes.items():
+            if path.startswith(prefix):
+                return callbacks, path[len(prefix) :]
+        return None, ""
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path: str = environ.get("PATH_INFO", "")
-        name = path[len(self.prefix) :] if path.startswith(self.prefix) else ""
-        if not name or "/" in name:
+        target, name = self._route(environ.get("PATH_INFO", ""))
+        if target is None or not name or "/" in name:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
@@ -69,11 +92,11 @@ class CallbackEndpoint:
                         "gunicorn with --worker-class callback.serve.ThreadWorker --threads 32"
                     )
                 arrived_at = environ.get(ARRIVED_AT)
-                answer = self.receiver.receive(name, args, self._body(environ), arrived_at)
+                answer = target.receive(name, args, self._body(environ), arrived_at)
             else:
-                answer = self.receiver.verify_url(name, args)
+                answer = target.verify_url(name, args)
         except CallbackError as error:
-            known = name if name in self.receiver.cryptos else UNKNOWN  # a bounded label
+            known = name if name in target.known() else UNKNOWN  # a bounded label
             elapsed = time.perf_counter() - started
             self.metrics.callback(known, "-", type(error).__name__, elapsed)
             return self._refuse(name, known, error, environ, start_response)

@@ -54,7 +54,7 @@ class Message:
     @property
     def dedup_key(self) -> str:
         """Identical across WeCom's retries of one callback, distinct between callbacks."""
-        msg_id = self.raw.get("MsgId")
+        msg_id = self.raw.get("MsgId") or self.raw.get("msgid")  # an app's, or an AI bot's
         if msg_id not in (None, ""):
             return f"msg:{msg_id}"
         return "sha1:" + hashlib.sha1(self.plaintext).hexdigest()  # noqa: S324 - a key, not security

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from callback.config import AppSettings, Settings
@@ -68,6 +68,10 @@ class Receiver:
             for name, app in settings.apps.items()
             if app.receives
         }
+
+    def known(self) -> Collection[str]:
+        """The apps that receive callbacks here."""
+        return self.cryptos.keys()
 
     def _app(self, name: str) -> tuple[AppSettings, MsgCrypto]:
         crypto = self.cryptos.get(name)

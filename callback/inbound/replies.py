@@ -6,7 +6,7 @@ In a passive reply the roles flip: ToUserName is the member, FromUserName the co
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +151,19 @@ def _camel(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_camel(v) for v in value]
     return value
+
+
+def joined(result: object) -> object:
+    """A generator handler's pieces (str) joined into one text; anything else as it is."""
+    if result is None or isinstance(result, str | Reply | bytes):
+        return result
+    if isinstance(result, Iterator):
+        pieces = list(result)
+        if all(isinstance(piece, str) for piece in pieces):
+            return "".join(pieces)
+        kinds = sorted({type(piece).__name__ for piece in pieces if not isinstance(piece, str)})
+        raise TypeError(f"a generator handler yielded {', '.join(kinds)}; expected str pieces")
+    return result
 
 
 def as_reply(result: object) -> Reply | None:

@@ -143,15 +143,18 @@ class WecomClient:
     # -- HTTP -----------------------------------------------------------------------------------
 
     def _http(self, app: AppSettings, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        return self._request(method, f"{app.api_base_url}/cgi-bin/{path}", path, **kw)
+
+    def _request(self, method: str, url: str, path: str, **kw: Any) -> dict[str, Any]:
         """One request. No connection: Unreachable. Sent but not answered (a timeout, a lost
         connection, an HTTP 5xx): NoAnswer, since WeCom may have acted on it."""
-        url = f"{app.api_base_url}/cgi-bin/{path}"
+        host = url.split("/cgi-bin/")[0]
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.ConnectionError as exc:
             if _never_sent(exc):
                 raise Unreachable(
-                    f"{path}: no connection to {app.api_base_url} ({type(exc).__name__})"
+                    f"{path}: no connection to {host} ({type(exc).__name__})"
                 ) from exc
             raise NoAnswer(
                 f"{path}: the connection was lost before WeCom answered ({type(exc).__name__}); "
@@ -332,6 +335,19 @@ class WecomClient:
         key = f"sent:{app.corp_id}:{app.agent_id}:{hashlib.sha256(canonical).hexdigest()}"
         ttl = self.retry_horizon_s + interval
         return self.store.setdefault(key, send_id, ttl) == send_id
+
+    def post_url(
+        self, url: str, body: Mapping[str, Any], *, fence: Fence | None = None
+    ) -> dict[str, Any]:
+        """POST plain JSON to a one-off URL with no token (an AI bot's response_url). A repeat
+        is harmless (WeCom shows one post per URL), so no answer is tried again."""
+        attempt = functools.partial(self._request, "POST", url, "aibot/response", json=body)
+        data = self._with_retries(attempt, True, fence)
+        code = int(data.get("errcode", 0))
+        if code:
+            self.metrics.send_error("aibot/response", code)
+            raise ApiError(code, str(data.get("errmsg", "")), "aibot/response")
+        return data
 
     def update_template_card(self, app: str, update: UpdateTemplateCard) -> dict[str, Any]:
         """Update a sent card with its single-use response_code."""

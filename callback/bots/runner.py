@@ -1,0 +1,141 @@
+"""The bot runner: a handler's answer to an AI-bot message, streamed off the request thread.
+
+A `str` becomes the stream's whole text; a generator's pieces are appended as they come and
+published as snapshots; `StreamReply`, `StreamWithCard` and `TemplateCardReply` add pictures
+or a card to the final snapshot. When the handler is done the stream is finished, and what the
+member could not see in it goes by the message's `response_url` (once, through the outbox): the
+whole answer if the stream had to be finished early at the 6-minute window, or the part of a
+long answer beyond 20480 bytes. A re-run after a crash catches up silently (see `Stream`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from callback.bots.messages import chat_of
+from callback.bots.replies import (
+    CONTENT_LIMIT_BYTES,
+    StreamReply,
+    StreamWithCard,
+    TemplateCardReply,
+    markdown_body,
+    split,
+)
+from callback.bots.streams import Stream, Streams, StreamState, stream_id
+from callback.context import CallbackLog, Context
+from callback.delivery import Delivery
+from callback.delivery.outbox import RESPONSE_URL
+from callback.errors import ConfigError
+from callback.inbound.messages import Message
+from callback.inbound.replies import Reply
+from callback.router import Match, Route
+from callback.store.records import InboxRecord
+
+log = logging.getLogger("wecom.bots")
+
+CUT_NOTE = "\n\n(The answer was longer than one message allows; it ends here.)"
+
+
+class _NoSending:
+    """ctx.send on a bot in callback mode: WeCom offers no proactive send there."""
+
+    def __init__(self, bot: str) -> None:
+        self.bot = bot
+
+    def send(self, app: str, message: Any, to: Any, **options: Any) -> Any:
+        raise ConfigError(
+            f"bot {self.bot!r} answers through its stream: return or yield the answer (a bot "
+            "in callback mode cannot send on its own); use an app to send to members"
+        )
+
+
+class BotRunner:
+    """Runs a bot's routes into streams (as Delivery's channel for the bot)."""
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        streams: Streams,
+        downloaders: dict[str, Callable[[str], bytes]],
+    ) -> None:
+        self.delivery = delivery
+        self.streams = streams
+        self.downloaders = downloaders
+
+    def context(self, record: InboxRecord, message: Message, route: Route, match: Match) -> Context:
+        extra = {"app": record.app, "key": record.key}
+        adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
+        return Context(
+            app=record.app, message=message, match=match, log=adapter,
+            sender=_NoSending(record.app), downloader=self.downloaders.get(record.app),
+        )  # fmt: skip
+
+    def run(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        """Run the route into the message's stream, finish it, and record the outcome."""
+        sid = stream_id(record.app, message.dedup_key)
+        state = self.streams.get(sid) or self.streams.start(
+            StreamState(
+                sid, record.key, message.from_user, record.created_at,
+                chat_of(message).response_url,
+            )
+        )  # fmt: skip
+        stream = Stream(self.streams, state)
+        ctx = self.context(record, message, route, match)
+        try:
+            self.delivery.invoke(
+                record, message, route, match, ctx=ctx, consume=lambda out: _consume(stream, out)
+            )
+            final = stream.finish()
+            self._follow_up(record, final)
+            self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
+        finally:
+            self.streams.leave(record.app, message.from_user, record.key)
+
+    def _follow_up(self, record: InboxRecord, final: StreamState) -> None:
+        """What the member did not see in the stream goes by response_url, once."""
+        cut = self.streams.was_cut(final.stream_id)
+        text = final.content + final.rest if cut else final.rest
+        if not text:
+            return
+        if not final.response_url:
+            log.error("stream %s: %d bytes of the answer have nowhere to go (no response_url)",
+                      final.stream_id, len(text.encode()))  # fmt: skip
+            return
+        head, rest = split(text, CONTENT_LIMIT_BYTES - len(CUT_NOTE.encode()))
+        if rest:
+            log.warning("stream %s: the answer goes past two messages; %d bytes are left out",
+                        final.stream_id, len(rest.encode()))  # fmt: skip
+            head += CUT_NOTE
+        body = {"url": final.response_url, "body": markdown_body(head)}
+        self.delivery.outbox.add(f"{record.key}:response_url", record.app, RESPONSE_URL, [body])
+        self.delivery.outbox.kick(f"{record.key}:response_url")
+
+
+def _consume(stream: Stream, output: Any) -> Reply | None:
+    """Feed a handler's output into the stream (see the module docstring)."""
+    if isinstance(output, Iterator):
+        for piece in output:
+            _take(stream, piece)
+    elif output is not None:
+        _take(stream, output)
+    return None
+
+
+def _take(stream: Stream, piece: Any) -> None:
+    if isinstance(piece, str):
+        stream.append(piece)
+    elif isinstance(piece, StreamReply):
+        stream.images = piece.images
+        stream.append(piece.content)
+    elif isinstance(piece, StreamWithCard):
+        stream.images, stream.card = piece.images, dict(piece.card)
+        stream.append(piece.content)
+    elif isinstance(piece, TemplateCardReply):
+        stream.card = dict(piece.card)
+    else:
+        raise TypeError(
+            f"a bot handler gave {type(piece).__name__}; expected str, a generator of str, "
+            "StreamReply, StreamWithCard or TemplateCardReply"
+        )
