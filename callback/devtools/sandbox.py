@@ -24,6 +24,7 @@ MINIPROGRAM_APPID = "wx_sandbox_miniprogram"
 FILE_NAME = ".wecom-sandbox.json"
 API_URL_ENV = "WECOM_SANDBOX_API_URL"
 _ALPHABET = string.ascii_letters + string.digits
+BOT = "assistant"  # the sandbox's AI bot (智能机器人), in callback mode
 _KEYS = ("corp_id", "secret", "notices_secret", "token", "encoding_aes_key")
 
 
@@ -41,20 +42,31 @@ def directory(env: Mapping[str, str]) -> Path:
     return Path(env.get("WECOM_SANDBOX_DIR", "."))
 
 
-def credentials(env: Mapping[str, str]) -> dict[str, str]:
-    """The sandbox's corp id, secret, token and AES key, generated once and kept in a file."""
-    path = directory(env) / FILE_NAME
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(stored, dict) and set(_KEYS) <= set(stored):
-            return {k: str(v) for k, v in stored.items()}
-    except (OSError, ValueError):
-        pass
-    creds = {
+def _new_credentials() -> dict[str, str]:
+    return {
         "corp_id": "wwsandbox" + _random(9).lower(),
         **app_secrets(),
         "notices_secret": _random(43),
+        "bot_id": "aibsandbox" + _random(10),
+        "bot_token": _random(32),
+        "bot_encoding_aes_key": _random(43),
     }
+
+
+def credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """The sandbox's corp id, secrets, tokens and AES keys (apps and the AI bot), generated
+    once and kept in a file; keys a file from an older version lacks are added to it."""
+    path = directory(env) / FILE_NAME
+    stored: dict[str, str] = {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict) and set(_KEYS) <= set(loaded):
+            stored = {k: str(v) for k, v in loaded.items()}
+    except (OSError, ValueError):
+        pass
+    creds = _new_credentials() | stored
+    if creds == stored:
+        return creds
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(creds, indent=2), encoding="utf-8")
@@ -63,7 +75,8 @@ def credentials(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def settings(env: Mapping[str, str]) -> Settings:
-    """Settings for `demo` (callbacks) and `notices` (mini-program, send-only) on the emulator."""
+    """Settings for `demo` (callbacks), `notices` (mini-program, send-only) on the emulator, and
+    the AI bot `assistant` (callback mode)."""
     creds = credentials(env)
     base_url = env.get(API_URL_ENV) or running_emulator(env) or "http://127.0.0.1:8081"
     demo = {k: creds[k] for k in ("corp_id", "secret", "token", "encoding_aes_key")}
@@ -72,8 +85,15 @@ def settings(env: Mapping[str, str]) -> Settings:
         APP: demo | {"agent_id": AGENT_ID, "api_base_url": base_url},
         NOTICES_APP: notices | {"agent_id": NOTICES_AGENT_ID, "api_base_url": base_url},
     }
+    bot = {
+        "token": creds["bot_token"],
+        "encoding_aes_key": creds["bot_encoding_aes_key"],
+        "bot_id": creds["bot_id"],
+    }
     state = directory(env) / ".wecom-sandbox.db"
-    data = config.apply_env({"apps": apps, "server": {"state": f"sqlite:///{state}"}}, env)
+    data = config.apply_env(
+        {"apps": apps, "bots": {BOT: bot}, "server": {"state": f"sqlite:///{state}"}}, env
+    )
     return config.from_mapping(data, source="sandbox", sandbox=True)
 
 
