@@ -6,14 +6,12 @@ from typing import Any
 
 import pytest
 import requests
+from aibot_helpers import BOT_ID, EAK, TOKEN, StandInBot, stream
 
+from callback.devtools.aibot import AibotSide
 from callback.devtools.emulator import Emulator, EmulatorControl, EmulatorServer
 
 CARD = {"card_type": "text_notice", "main_title": {"title": "done"}, "card_action": {"type": 1}}
-
-
-def stream(sid: str, content: str, finish: bool = False) -> dict[str, Any]:
-    return {"msgtype": "stream", "stream": {"id": sid, "finish": finish, "content": content}}
 
 
 def markdown(content: str = "hello world", **extra: Any) -> dict[str, Any]:
@@ -159,3 +157,41 @@ def test_control_api(emulator_server: EmulatorServer, emulator: Emulator) -> Non
     fresh = control.register_aibot_response_code()
     assert post(emulator_server, fresh["response_code"], markdown())["errcode"] == 0
     assert post(emulator_server, fresh["response_code"], markdown())["errcode"] == 0  # policy reset
+
+
+def test_aibot_side_registers_its_codes_and_a_bot_answers_through_them(
+    emulator_server: EmulatorServer, emulator: Emulator
+) -> None:
+    """End to end: the stand-in bot finishes its stream, then POSTs the full answer."""
+
+    def bot(plain: dict[str, Any]) -> Any:
+        url = plain["response_url"]
+        body = (
+            markdown("full answer")
+            if plain["chattype"] == "group"
+            else {
+                "msgtype": "template_card",
+                "template_card": CARD,
+            }
+        )
+        requests.post(url, json=body, timeout=5).raise_for_status()
+        if plain["chattype"] == "group":
+            requests.post(url, json={"msgtype": "template_card", "template_card": CARD}, timeout=5)
+        return stream("s", "see below", True)
+
+    with (
+        StandInBot(bot) as server,
+        AibotSide(server.url, TOKEN, EAK, BOT_ID, response_url_base=emulator_server.url) as side,
+    ):
+        single = side.converse(side.text("hi"))
+        group = side.converse(side.group_text("hi"))
+    assert single.response_url is not None
+    assert single.response_url.startswith(f"{emulator_server.url}/cgi-bin/aibot/response?")
+    (shown,) = emulator.aibot_responses(response_code=single.response_code)
+    assert shown.shown and shown.msgtype == "template_card" and shown.msgid == single.msgid
+    records = emulator.aibot_responses(response_code=group.response_code)
+    assert [(r.chattype, r.msgtype, r.shown) for r in records] == [
+        ("group", "markdown", True),
+        ("group", "template_card", False),
+    ]
+    assert records[0].chatid == group.message["chatid"]
