@@ -1,9 +1,11 @@
-"""A WeCom API emulator (gettoken, message/*, media/upload, getcallbackip) for tests and sandboxes.
+"""A WeCom API emulator (gettoken, message/*, media/upload, getcallbackip, the AI bot's
+response_url) for tests and sandboxes.
 
 It is written from the protocol notes, independent of the rest of `callback`, and strict the way
 WeCom is, so a client that misnames a parameter or breaks a limit gets WeCom's errcode.
 """
 
+from .aibot_responses import AibotResponseCode, AibotResponseRecord
 from .apps import (
     DEFAULT_AGENT_ID,
     DEFAULT_APPS,
@@ -37,6 +39,8 @@ __all__ = [
     "DEFAULT_SECRET",
     "INVALID_USER_PREFIX",
     "UNLICENSED_USER_PREFIX",
+    "AibotResponseCode",
+    "AibotResponseRecord",
     "ApiError",
     "CallMatch",
     "DuplicateRecord",

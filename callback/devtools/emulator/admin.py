@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from .aibot_responses import check_second_call
 from .apps import EmulatorApp
 from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import check_duplicate_answer
@@ -45,6 +46,21 @@ def _path(body: dict[str, Any]) -> str | None:
 def _match(body: dict[str, Any]) -> CallMatch | None:
     match = body.get("match")
     return None if match is None else CallMatch.from_json(match)
+
+
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _shown(value: str | None) -> bool | None:
+    if value in (None, ""):
+        return None
+    if value not in ("true", "false"):
+        raise ValueError("shown must be true or false")
+    return value == "true"
 
 
 def control_blueprint(emulator: Emulator) -> Blueprint:
@@ -166,5 +182,42 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
         if not isinstance(msgid, str):
             raise ValueError("msgid must be a string")
         return jsonify({"response_code": emulator.issue_response_code(msgid)})
+
+    @bp.post("/aibot/response_codes")
+    def aibot_register() -> Response:
+        body = _body()
+        entry = emulator.register_aibot_response_code(
+            _optional_str(body, "response_code"),
+            chattype=_optional_str(body, "chattype") or "single",
+            msgid=_optional_str(body, "msgid"),
+            userid=_optional_str(body, "userid"),
+            chatid=_optional_str(body, "chatid"),
+        )
+        return jsonify(entry.to_json())
+
+    @bp.get("/aibot/response_codes")
+    def aibot_codes() -> Response:
+        return jsonify([entry.to_json() for entry in emulator.aibot_response_codes()])
+
+    @bp.get("/aibot/responses")
+    def aibot_responses() -> Response:
+        args = request.args
+        records = emulator.aibot_responses(
+            response_code=args.get("response_code"), shown=_shown(args.get("shown"))
+        )
+        return jsonify([record.to_json() for record in records])
+
+    @bp.post("/aibot/response_policy")
+    def aibot_policy() -> Response:
+        body = _body()
+        second_call = body.get("second_call")
+        accept_stream = body.get("accept_stream")
+        if accept_stream is not None and not isinstance(accept_stream, bool):
+            raise ValueError("accept_stream must be true or false")
+        emulator.set_aibot_response_policy(
+            second_call=None if second_call is None else check_second_call(second_call),
+            accept_stream=accept_stream,
+        )
+        return jsonify({"ok": True})
 
     return bp

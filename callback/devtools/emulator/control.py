@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 
+from .aibot_responses import SecondCall
 from .apps import EmulatorApp
 from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import DuplicateAnswer
@@ -168,3 +169,43 @@ class EmulatorControl:
     def issue_response_code(self, msgid: str) -> str:
         """A fresh response_code for a sent card, as a click callback would carry."""
         return str(self._post("response_codes", {"msgid": msgid})["response_code"])
+
+    def register_aibot_response_code(
+        self,
+        response_code: str | None = None,
+        *,
+        chattype: str = "single",
+        msgid: str | None = None,
+        userid: str | None = None,
+        chatid: str | None = None,
+    ) -> dict[str, Any]:
+        """Issue an AI bot's response_code (fresh if None) for a callback into chattype."""
+        payload = {"response_code": response_code, "chattype": chattype, "msgid": msgid}
+        payload |= {"userid": userid, "chatid": chatid}
+        entry: dict[str, Any] = self._post("aibot/response_codes", payload)
+        return entry
+
+    def aibot_response_codes(self) -> list[dict[str, Any]]:
+        """The AI-bot response codes issued (JSON form of AibotResponseCode)."""
+        codes: list[dict[str, Any]] = self._call("GET", "aibot/response_codes")
+        return codes
+
+    def aibot_responses(
+        self, *, response_code: str | None = None, shown: bool | None = None
+    ) -> list[dict[str, Any]]:
+        """POSTs to response_urls (JSON form of AibotResponseRecord), optionally filtered."""
+        params: dict[str, str] = {}
+        if response_code is not None:
+            params["response_code"] = response_code
+        if shown is not None:
+            params["shown"] = "true" if shown else "false"
+        records: list[dict[str, Any]] = self._call("GET", "aibot/responses", params=params)
+        return records
+
+    def set_aibot_response_policy(
+        self, *, second_call: SecondCall | None = None, accept_stream: bool | None = None
+    ) -> None:
+        """Second calls: "silent" or an errcode; accept_stream: take a finished stream body."""
+        self._post(
+            "aibot/response_policy", {"second_call": second_call, "accept_stream": accept_stream}
+        )

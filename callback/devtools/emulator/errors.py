@@ -53,6 +53,7 @@ ERRMSG: Mapping[int, str] = {
     90206: "miniprogram not linked to corp",
     90207: "invalid miniprogram appid",
     90208: "miniprogram appid mismatch",
+    846606: "request already responded, cannot respond again",
 }
 """Base errmsg per errcode; template_card codes 42027-42051 fall back to a generic text."""
 

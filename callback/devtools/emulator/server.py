@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .admin import control_blueprint
+from .aibot_api import aibot_blueprint
 from .holds import HoldingMiddleware
 from .state import Emulator
 from .wecom_api import cgi_blueprint
@@ -19,7 +20,8 @@ MAX_REQUEST_BYTES = 32 << 20
 def create_emulator_app(
     emulator: Emulator | None = None, *, stopping: threading.Event | None = None
 ) -> Flask:
-    """A Flask app serving WeCom's /cgi-bin/ API and the /_emulator/ control API.
+    """A Flask app serving WeCom's /cgi-bin/ API (with the AI bot's response_url) and the
+    /_emulator/ control API.
 
     Setting `stopping` ends every connection the app holds (late or withheld answers).
     """
@@ -27,6 +29,7 @@ def create_emulator_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["wecom_emulator"] = emulator
+    app.register_blueprint(aibot_blueprint(emulator))
     app.register_blueprint(cgi_blueprint(emulator))
     app.register_blueprint(control_blueprint(emulator))
     app.wsgi_app = HoldingMiddleware(app.wsgi_app, emulator.hold, stopping)  # type: ignore[method-assign]

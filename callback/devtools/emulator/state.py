@@ -12,6 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from .aibot_responses import (
+    AibotResponseCode,
+    AibotResponseRecord,
+    AibotResponses,
+    ResponsePolicy,
+    SecondCall,
+    check_second_call,
+)
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
@@ -54,17 +62,23 @@ class Emulator:
         *,
         clock: Callable[[], float] = time.time,
         duplicate_answer: DuplicateAnswer = "original",
+        aibot_second_call: SecondCall = "silent",
+        aibot_accept_stream: bool = False,
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
         self._initial_duplicate_answer = check_duplicate_answer(duplicate_answer)
+        self._initial_aibot_policy = ResponsePolicy(
+            check_second_call(aibot_second_call), aibot_accept_stream
+        )
         self._initial_apps = tuple(apps)
         self._holds = Holds()
         self._call_ids = itertools.count(1)
         self.reset()
 
     def reset(self) -> None:
-        """Back to the constructor's apps with no tokens, media, messages, faults or offset.
+        """Back to the constructor's apps and knobs with no tokens, media, messages, AI-bot
+        response codes or responses, faults or clock offset.
 
         Held connections are released: late answers go out now, withheld ones are closed.
         """
@@ -82,6 +96,7 @@ class Emulator:
             self._late: Counter[str] = Counter()
             self._unanswered: dict[int, UnansweredCall] = {}
             self._duplicate_answer = self._initial_duplicate_answer
+            self._aibot = AibotResponses(self._initial_aibot_policy)
             for app in self._initial_apps:
                 self.add_app(app)
 
@@ -252,6 +267,65 @@ class Emulator:
         """A new response_code for a sent card, as a user's click callback would carry."""
         with self._lock:
             return self._outbox.issue_code(msgid, self.now())
+
+    def register_aibot_response_code(
+        self,
+        response_code: str | None = None,
+        *,
+        chattype: str = "single",
+        msgid: str | None = None,
+        userid: str | None = None,
+        chatid: str | None = None,
+    ) -> AibotResponseCode:
+        """Issue an AI bot's response_code (a fresh one if None) as a callback into chattype
+        carries it; its response_url then works once within 1 h of now()."""
+        with self._lock:
+            return self._aibot.register(
+                response_code,
+                chattype=chattype,
+                msgid=msgid,
+                userid=userid,
+                chatid=chatid,
+                now=self.now(),
+            )
+
+    def aibot_response_codes(self) -> list[AibotResponseCode]:
+        """The AI-bot response codes issued, in order."""
+        with self._lock:
+            return list(self._aibot.codes.values())
+
+    def aibot_respond(
+        self, response_code: str | None, body: Mapping[str, Any] | ApiError
+    ) -> dict[str, Any]:
+        """POST to an AI bot's response_url (body, or the ApiError reading it raised)."""
+        with self._lock:
+            return self._aibot.respond(response_code, body, self.now())
+
+    def aibot_responses(
+        self, *, response_code: str | None = None, shown: bool | None = None
+    ) -> list[AibotResponseRecord]:
+        """Every POST to a response_url in order (refused ones too), optionally only those to
+        response_code, or only those the member saw (shown=True) or did not."""
+        with self._lock:
+            records = list(self._aibot.records)
+        return [
+            r
+            for r in records
+            if response_code in (None, r.response_code) and shown in (None, r.shown)
+        ]
+
+    def set_aibot_response_policy(
+        self, *, second_call: SecondCall | None = None, accept_stream: bool | None = None
+    ) -> None:
+        """A second POST to a used response_url: "silent" (errcode 0, not shown, the default)
+        or that errcode; accept_stream: take a finished stream body (observed, UNCONFIRMED)."""
+        with self._lock:
+            policy = self._aibot.policy
+            if second_call is not None:
+                policy = replace(policy, second_call=check_second_call(second_call))
+            if accept_stream is not None:
+                policy = replace(policy, accept_stream=accept_stream)
+            self._aibot.policy = policy
 
     def stats(self) -> Stats:
         """Counts of calls, errcodes, gettoken per app and message outcomes."""

@@ -19,7 +19,9 @@ from .state import Emulator
 
 Handler = Callable[[Emulator, Request, bool], dict[str, Any]]
 """(emulator, request, answered) -> answer; answered is False when the answer will be withheld."""
-JSON_BODY_APIS = frozenset({"message/send", "message/update_template_card", "message/recall"})
+JSON_BODY_APIS = frozenset(
+    {"message/send", "message/update_template_card", "message/recall", "aibot/response"}
+)
 """API paths whose body is a JSON object (the ones a fault's CallMatch can look at)."""
 MAX_JSON_DEPTH = 32
 """Deepest JSON nesting accepted; real bodies need about 6 levels."""
@@ -35,7 +37,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _body(req: Request) -> Mapping[str, Any]:
+def read_json_body(req: Request) -> Mapping[str, Any]:
+    """The request body as a JSON object; ApiError 40058 when it is not one."""
     try:
         body = json.loads(req.get_data(cache=False), parse_constant=_reject_constant)
     except RequestEntityTooLarge:
@@ -97,15 +100,15 @@ def _gettoken(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any
 
 
 def _send(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
-    return emulator.send(_app(emulator, req), _body(req), answered=answered)
+    return emulator.send(_app(emulator, req), read_json_body(req), answered=answered)
 
 
 def _update(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
-    return emulator.update_card(_app(emulator, req), _body(req))
+    return emulator.update_card(_app(emulator, req), read_json_body(req))
 
 
 def _recall(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
-    return emulator.recall(_app(emulator, req), _body(req))
+    return emulator.recall(_app(emulator, req), read_json_body(req))
 
 
 def _upload(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
@@ -154,10 +157,11 @@ def _withhold(order: HoldOrder) -> Response:
     return Response(status=204)
 
 
-def dispatch(emulator: Emulator, api: str) -> Response:
-    """Answer one /cgi-bin/<api> call; WeCom errors are HTTP 200 with an errcode."""
+def dispatch(emulator: Emulator, api: str, route: tuple[str, Handler] | None = None) -> Response:
+    """Answer one /cgi-bin/<api> call (route: its method and handler when not in ROUTES);
+    WeCom errors are HTTP 200 with an errcode."""
     ip = request.remote_addr or "127.0.0.1"
-    route = ROUTES.get(api)
+    route = route or ROUTES.get(api)
     if route is None:
         error = ApiError(INVALID_PARAMETER, f"/cgi-bin/{api} is not an API this emulator knows")
         return json_response(error_body(error, hint=_hint(emulator), ip=ip), 404)
