@@ -75,6 +75,7 @@ class BotReceiver:
             if bot.mode == "callback"
         }
         self.streams = Streams(delivery.store, clock)
+        self.cut_at_s = CUT_AT_S  # when an unfinished stream is finished with a notice
         self.runner = BotRunner(delivery, self.streams, downloaders)
         for name in self.bots:
             delivery.register(name, messages.parse, self.runner.run)
@@ -174,7 +175,7 @@ class BotReceiver:
             card = state.card if state.card and self.streams.take_card(sid) else None
             images = state.raw_images()
             return stream_body(sid, state.content, finish=True, images=images, card=card)
-        if self.clock() - state.started_at >= CUT_AT_S or self.streams.was_cut(sid):
+        if self.clock() - state.started_at >= self.cut_at_s or self.streams.was_cut(sid):
             self.streams.cut(sid)  # the handler's thread sends the whole answer when it ends
             return stream_body(sid, state.content + LATE_NOTICE, finish=True)
         return stream_body(sid, state.content, finish=False)

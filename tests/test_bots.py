@@ -1,0 +1,242 @@
+"""AI bots over the callback transport: our server on 127.0.0.1 against WeCom's side as the
+emulator plays it (`callback.devtools.aibot`, written from the protocol notes, strict: every
+reply is checked against them). What is asserted is what the member saw."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from callback import Router, UpdateTemplateCardReply
+from callback.app import create_app
+from callback.bots.replies import StreamReply, TemplateCardReply
+from callback.config import from_mapping
+from callback.devtools.aibot import AibotSide, MediaHost, Retry
+from callback.devtools.aibot.crypto import aes_key
+from callback.devtools.emulator import Emulator, EmulatorServer
+
+TOKEN = "AibotTestToken123"
+KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+BOT_ID = "aibTESTBOT0001"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+CARD = {"card_type": "text_notice", "main_title": {"title": "Weather"},
+        "card_action": {"type": 1, "url": "https://example.com"}}  # fmt: skip
+
+
+class BotServer:
+    """Our app with one bot, served by werkzeug's threaded server on a free port."""
+
+    def __init__(self, router: Router, state: str) -> None:
+        bots = {"assistant": {"token": TOKEN, "encoding_aes_key": KEY, "bot_id": BOT_ID}}
+        settings = from_mapping({"bots": bots, "server": {"state": state}})
+        self.app = create_app(settings, router=router)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.port}/wecom/bot/assistant"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def receiver(self) -> Any:
+        return self.app.extensions["wecom.bots"]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.app.extensions["wecom.delivery"].stop()
+
+
+Make = Callable[..., tuple[BotServer, AibotSide]]
+
+
+@pytest.fixture
+def bot(tmp_path: Path, emulator_server: EmulatorServer, emulator: Emulator) -> Iterator[Make]:
+    servers: list[BotServer] = []
+
+    def make(router: Router, **side: Any) -> tuple[BotServer, AibotSide]:
+        server = BotServer(router, f"sqlite:///{tmp_path / 'state.db'}")
+        servers.append(server)
+        options = {"refresh_interval_s": 0.1, "window_s": 20.0} | side
+        wecom = AibotSide(server.url, TOKEN, KEY, BOT_ID, response_url_base=emulator_server.url,
+                          **options)  # fmt: skip
+        return server, wecom
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def test_a_generator_handlers_stream_arrives_complete_and_in_order(bot: Make) -> None:
+    router = Router()
+
+    @router.text(re.compile(r"^tell"))
+    def tell(message, ctx):  # type: ignore[no-untyped-def]
+        for word in ("Once", " upon", " a", " time."):
+            time.sleep(0.15)
+            yield word
+
+    _, wecom = bot(router)
+    started = time.perf_counter()
+    seen = wecom.converse(wecom.text("tell me a story"))
+    assert seen.ok and seen.finished and seen.final_content == "Once upon a time."
+    growing = [s for s in seen.snapshots if s]
+    assert growing == sorted(growing, key=len) and len(set(growing)) >= 3  # it grew, in order
+    assert all("Once upon a time.".startswith(s) for s in growing)
+    assert seen.attempts[0].elapsed_s < 0.5 < time.perf_counter() - started  # answered at once
+    assert seen.feedback_id == seen.msgid  # the answer can be rated
+
+
+def test_a_str_answers_with_a_finished_stream_and_a_retry_gets_the_same_stream(
+    bot: Make,
+) -> None:
+    runs: list[str] = []
+    router = Router()
+
+    @router.text("hi")
+    def hi(message, ctx):  # type: ignore[no-untyped-def]
+        runs.append(message.msg_id)
+        time.sleep(0.3)
+        return "hello there"
+
+    _, wecom = bot(router)
+    seen = wecom.converse(wecom.text("hi"), retry=Retry(attempts=3, after_s=0.1, deliberate=True))
+    assert seen.ok and seen.final_content == "hello there"
+    assert len(seen.attempts) == 3 and len(runs) == 1  # three deliveries, one run
+
+
+def test_an_unknown_stream_is_finished_politely(bot: Make) -> None:
+    _, wecom = bot(Router())
+    message = wecom.text("anything")
+    exchange = wecom.post(wecom.refresh(message, "s-never-started"), kind="refresh")
+    assert exchange.reply == {
+        "msgtype": "stream", "stream": {"id": "s-never-started", "finish": True, "content": ""},
+    }  # fmt: skip
+
+
+def test_a_fourth_message_in_flight_gets_a_polite_answer(bot: Make) -> None:
+    release = threading.Event()
+    router = Router()
+
+    @router.text(re.compile(r"^q"))
+    def slow(message, ctx):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return f"answer to {message.content}"
+
+    _, wecom = bot(router)
+    firsts = [wecom.post(wecom.text(f"q{n}", user="lisi")) for n in range(4)]
+    assert [f.reply["stream"]["finish"] for f in firsts] == [False, False, False, True]
+    assert "earlier messages" in firsts[3].reply["stream"]["content"]
+    other = wecom.post(wecom.text("q from someone else", user="wangwu"))
+    assert other.reply["stream"]["finish"] is False  # the limit is per member
+    release.set()
+
+
+def test_a_long_answer_ends_the_stream_and_continues_by_response_url(
+    bot: Make, emulator: Emulator
+) -> None:
+    answer = "第一段。\n" * 3000  # 39000 bytes: two messages
+    router = Router()
+    router.add("text", "long", lambda m, ctx: answer)
+    _, wecom = bot(router)
+    seen = wecom.converse(wecom.text("long"))
+    assert seen.ok and seen.finished and len(seen.final_content.encode()) <= 20480
+    (rest,) = _wait(lambda: emulator.aibot_responses())
+    assert seen.final_content + rest.body["markdown"]["content"] == answer
+
+
+def test_a_handler_past_the_window_finishes_with_a_notice_then_response_url_once(
+    bot: Make, emulator: Emulator
+) -> None:
+    router = Router()
+
+    @router.text(re.compile(r"^deep"))
+    def deep(message, ctx):  # type: ignore[no-untyped-def]
+        yield "Thinking"
+        time.sleep(2.0)
+        yield " deeply: 42."
+
+    server, wecom = bot(router)
+    server.receiver.cut_at_s = 1.0  # WeCom's 6 minutes, scaled down
+    seen = wecom.converse(wecom.text("deep question"))
+    assert seen.ok and seen.finished
+    assert seen.final_content.startswith("Thinking") and "full answer follows" in seen.final_content
+    (late,) = _wait(lambda: emulator.aibot_responses())
+    assert late.body == {"msgtype": "markdown", "markdown": {"content": "Thinking deeply: 42."}}
+    time.sleep(0.5)
+    assert len(emulator.aibot_responses()) == 1  # once
+
+
+def test_pictures_and_a_card_come_with_the_final_snapshot_once(bot: Make) -> None:
+    router = Router()
+
+    @router.text("weather")
+    def weather(message, ctx):  # type: ignore[no-untyped-def]
+        yield "Sunny, "
+        time.sleep(0.2)
+        yield StreamReply("29 degrees.", images=(PNG,))
+        yield TemplateCardReply(CARD)
+
+    _, wecom = bot(router)
+    seen = wecom.converse(wecom.text("weather"))
+    assert seen.ok and seen.final_content == "Sunny, 29 degrees."
+    assert seen.images == (PNG,) or [i.data for i in seen.images] == [PNG]
+    assert seen.card is not None and seen.card["main_title"] == {"title": "Weather"}
+
+
+def test_enter_chat_card_event_and_feedback(bot: Make) -> None:
+    rated: list[tuple[str, int]] = []
+    router = Router()
+    router.add("event", "enter_chat", lambda m, ctx: "Welcome!")
+    router.add("card_action", "OK", lambda m, ctx: UpdateTemplateCardReply(
+        {**CARD, "main_title": {"title": f"Chosen by {m.from_user}"}}))  # fmt: skip
+    router.add("event", "feedback_event", lambda m, ctx: rated.append((m.feedback_id, m.rating)))
+    _, wecom = bot(router)
+    welcome = wecom.enter_chat()
+    assert welcome.ok and welcome.reply == {"msgtype": "text", "text": {"content": "Welcome!"}}
+    update = wecom.card_event(wecom.template_card_event("task-7", "OK"))
+    assert update.ok and update.reply["response_type"] == "update_template_card"
+    assert update.reply["template_card"]["task_id"] == "task-7"
+    assert update.reply["template_card"]["main_title"] == {"title": "Chosen by zhangsan"}
+    feedback = wecom.feedback(wecom.feedback_event("m-123", rating=2, content="more detail"))
+    assert feedback.ok and feedback.reply is None
+    assert _wait(lambda: rated) == [("m-123", 2)]
+
+
+def test_a_picture_is_downloaded_and_decrypted_with_the_bots_key(bot: Make) -> None:
+    router = Router()
+
+    @router.message("image")
+    def look(message, ctx):  # type: ignore[no-untyped-def]
+        return hashlib.sha256(ctx.download(message.url)).hexdigest()
+
+    _, wecom = bot(router)
+    with MediaHost(aes_key(KEY)) as host:
+        url = host.add(PNG, filename="a.png", content_type="image/png")
+        seen = wecom.converse(wecom.image(url))
+    assert seen.ok and seen.final_content == hashlib.sha256(PNG).hexdigest()
+
+
+def test_verification_and_refusals(bot: Make) -> None:
+    server, wecom = bot(Router())
+    assert wecom.verify().ok
+    other = AibotSide(server.url, TOKEN, KEY, "aibSOMEONE-ELSE")
+    assert other.post(other.text("hi")).status == 403  # another bot's callback
+    forged = AibotSide(server.url, "WrongToken", KEY, BOT_ID)
+    assert forged.post(forged.text("hi")).status == 403
+    query = {"msg_signature": "x", "timestamp": "1", "nonce": "1"}
+    assert requests.post(server.url, params=query, data=b"{}").status_code == 400
+
+
+def _wait(read: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := read()):
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.05)
+    return value
