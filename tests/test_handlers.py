@@ -56,3 +56,18 @@ def test_assistant_answers_in_the_background(
     (answer,) = result.sent  # waits for the background handler
     assert answer.touser == ("zhaoliu",)
     assert "You asked: 'what is WeCom?'" in answer.body["text"]["content"]
+
+
+def test_the_assistant_streams_its_answer_in_the_ai_bot(
+    wecom: WecomTester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSISTANT_DELAY_S", "0.6")
+    seen = wecom.bot("what is WeCom?")
+    assert (
+        seen.final_content
+        == "You asked: 'what is WeCom?'. Here is a considered answer: it depends."
+    )
+    grown = [s for s in seen.snapshots if s]
+    assert len(set(grown)) >= 3 and all(seen.final_content.startswith(s) for s in grown)
+    in_group = wecom.bot("hi", group=True)  # in a group the @-mention is stripped first
+    assert in_group.final_content.startswith("You asked: 'hi'")

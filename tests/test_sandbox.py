@@ -60,6 +60,17 @@ def test_serve_then_simulate_like_a_new_user(sandbox_server: tuple[str, Path]) -
     assert verify.returncode == 0 and "echo OK" in verify.stdout
 
 
+def test_simulate_bot_prints_the_stream_as_it_grows(sandbox_server: tuple[str, Path]) -> None:
+    base, cwd = sandbox_server
+    url = f"{base}/wecom/bot/assistant"
+    done = wecom(cwd, "simulate", "bot", "what is a stream?", "--url", url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("HTTP 200")
+    assert "You asked: 'what is a stream?'. Here is a considered answer: it depends." in done.stdout
+    assert lines[-1].startswith("(finished in")
+
+
 def test_doctor_against_the_sandbox(sandbox_server: tuple[str, Path]) -> None:
     base, cwd = sandbox_server
     done = wecom(cwd, "doctor", "--url", base)

@@ -17,7 +17,9 @@ from typing import Any
 import requests
 
 from callback.app import load_settings
+from callback.config import Settings
 from callback.devtools import sandbox
+from callback.devtools.aibot import AibotSide
 from callback.devtools.simulator import Simulator
 from callback.errors import WecomError
 from callback.inbound.messages import parse
@@ -57,8 +59,47 @@ def _emulator_messages(url: str | None) -> list[dict[str, Any]] | None:
     return found if isinstance(found, list) else None
 
 
+def cmd_simulate_bot(args: argparse.Namespace, settings: Settings) -> int:
+    """A member's message to an AI bot as WeCom sends it, then refresh callbacks about once a
+    second, printing the stream as it grows, until it finishes (or 6 minutes pass)."""
+    name = args.bot or next(iter(settings.bots), "")
+    bot = settings.bots.get(name)
+    if bot is None or bot.mode != "callback":
+        known = ", ".join(n for n, b in settings.bots.items() if b.mode == "callback") or "none"
+        raise WecomError(f"--bot {name!r}: no AI bot in callback mode in the config ({known})")
+    url = args.url or f"http://127.0.0.1:8080{settings.server.bot_prefix}/{name}"
+    side = AibotSide(url, bot.token, bot.encoding_aes_key, bot.bot_id, user=args.user,
+                     strict=False, timeout_s=args.timeout)  # fmt: skip
+    message = side.group_text(args.value) if args.group else side.text(args.value)
+    started = time.perf_counter()
+    first = side.post(message)
+    print(f"HTTP {first.status} in {_ms(started)} ms")
+    reply = first.reply if isinstance(first.reply, dict) else None
+    stream = reply.get("stream") if reply else None
+    if not isinstance(stream, dict):
+        print(json.dumps(reply, ensure_ascii=False) if reply else "(no reply)")
+        return 0 if first.status == 200 else 1
+    shown = ""
+    while True:
+        content = str(stream.get("content", ""))
+        if content != shown:
+            print(content[len(shown) :] if content.startswith(shown) else f"\n{content}",
+                  end="", flush=True)  # fmt: skip
+            shown = content
+        if stream.get("finish") or time.perf_counter() - started > 360:
+            break
+        time.sleep(1.0)  # WeCom asks about once a second
+        refresh = side.post(side.refresh(message, str(stream.get("id", ""))), kind="refresh")
+        stream = (refresh.reply or {}).get("stream") or stream
+    print(f"\n(finished in {time.perf_counter() - started:.1f} s)"
+          if stream.get("finish") else "\n(6 minutes passed without a finish)")  # fmt: skip
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    if args.kind == "bot":
+        return cmd_simulate_bot(args, settings)
     name = args.app or next((n for n, a in settings.apps.items() if a.receives), "")
     app = settings.apps.get(name)
     if app is None or not app.receives:
@@ -118,9 +159,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sim = sub.add_parser(
         "simulate", parents=[common], help="send a signed, encrypted callback like WeCom does"
     )
-    sim.add_argument("kind", choices=["text", "click", "card-action", "event", "file", "verify"])
+    sim.add_argument(
+        "kind", choices=["text", "click", "card-action", "event", "file", "verify", "bot"]
+    )
     sim.add_argument("value", nargs="?", default="", help="text, key, event name or file")
     sim.add_argument("--app", help="application name (default: the first that receives)")
+    sim.add_argument("--bot", help="bot: the AI bot's name (default: the first)")
+    sim.add_argument("--group", action="store_true", help="bot: in a group, @-mentioning it")
     sim.add_argument("--url", help="callback URL (default: the local server)")
     sim.add_argument("--from", dest="user", default="zhangsan", help="sender UserID")
     sim.add_argument("--task-id", default="task-1", help="card-action: the card's task_id")

@@ -23,6 +23,15 @@ knows it, so `ctx.send` from it works. The send-only app "notices" is always the
 
     def test_leave(wecom):
         assert wecom.text("leave", app="hr").reply.content == "Leave request sent"
+
+AI bots: `wecom.bot("question")` sends a message to the sandbox bot "assistant" as WeCom does,
+follows its stream (refresh callbacks) to the end, and returns what the member saw: its
+`snapshots` and `final_content` (a `callback.devtools.aibot.Conversation`, checked strictly
+against the protocol). Override `wecom_bots` to name other bots::
+
+    def test_story(wecom):
+        seen = wecom.bot("tell me a story")
+        assert seen.final_content.endswith("The end.") and len(seen.snapshots) > 1
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,17 +48,20 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from callback import config, loader
 from callback.app import create_app
 from callback.config import Settings
 from callback.devtools import sandbox
+from callback.devtools.aibot import AibotSide, Conversation
 from callback.devtools.emulator import Emulator, EmulatorApp, MessageRecord
 from callback.devtools.simulator import Simulator, plaintext
 from callback.errors import ConfigError
 from callback.inbound.messages import Message, parse
 
 DEFAULT_APP = sandbox.APP
+DEFAULT_BOT = sandbox.BOT
 
 
 @dataclass
@@ -67,6 +80,27 @@ class Result:
         """Messages the send API received because of this callback (waits for background work)."""
         self._tester.settle(self._key)
         return self._tester.emulator.emulator.messages()[self._since :]
+
+
+def with_bots(settings: Settings, names: Sequence[str]) -> Settings:
+    """`settings` with exactly the AI bots `names` (callback mode), each new one generated."""
+    if isinstance(names, str):
+        raise TypeError(f"wecom_bots must be a list of bot names, got the string {names!r}")
+    wanted = list(dict.fromkeys(names))
+    kept = {n: b for n, b in settings.bots.items() if n in wanted}
+    tables = {}
+    for name in [n for n in wanted if n not in kept]:
+        generated = sandbox.app_secrets()
+        tables[name] = {
+            "token": generated["token"],
+            "encoding_aes_key": generated["encoding_aes_key"],
+            "bot_id": f"aib{name}",
+        }
+    try:
+        added = config.from_mapping({"bots": tables}, source="wecom_bots").bots if tables else {}
+    except ConfigError as exc:
+        raise ValueError(f"wecom_bots: {exc}") from exc
+    return dataclasses.replace(settings, bots={**kept, **added})
 
 
 def receiving_apps(settings: Settings, names: Sequence[str], emulator: Emulator) -> Settings:
@@ -115,12 +149,13 @@ class WecomTester:
         timeout: float = 10.0,
         *,
         apps: Sequence[str] = (DEFAULT_APP,),
+        bots: Sequence[str] = (DEFAULT_BOT,),
     ) -> None:
         env = {"WECOM_SANDBOX_DIR": str(directory)}
         self.emulator = sandbox.start_emulator(env)
         try:
             base = sandbox.settings(env | {sandbox.API_URL_ENV: self.emulator.url})
-            self.settings = receiving_apps(base, apps, self.emulator.emulator)
+            self.settings = with_bots(receiving_apps(base, apps, self.emulator.emulator), bots)
             self.app = create_app(self.settings, router=loader.load(handlers))
         except BaseException:
             self.emulator.stop()
@@ -138,9 +173,47 @@ class WecomTester:
         # "demo"'s simulator (else the first app's), for wecom.sim.fields(...) as before app=
         self.sim = self.sims.get(DEFAULT_APP) or next(iter(self.sims.values()))
 
+        self._http: BaseWSGIServer | None = None
+
     def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
         self.delivery.stop()
         self.emulator.stop()
+
+    def url(self) -> str:
+        """The app served over HTTP on 127.0.0.1 (started on first use), for clients that
+        speak HTTP: the AI-bot side polls the server while the handler runs."""
+        if self._http is None:
+            self._http = make_server("127.0.0.1", 0, self.app, threaded=True)
+            threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._http.port}"
+
+    def bot(
+        self,
+        text: str,
+        *,
+        bot: str = DEFAULT_BOT,
+        user: str = "zhangsan",
+        group: bool = False,
+        refresh_interval_s: float = 0.05,
+        window_s: float = 60.0,
+    ) -> Conversation:
+        """A member's message to an AI bot (in a group: @-mentioning it), followed to the end
+        of its stream as WeCom does; what the member saw."""
+        settings = self.settings.bots.get(bot)
+        if settings is None:
+            raise LookupError(
+                f"the wecom fixture has no AI bot {bot!r} (it has {', '.join(self.settings.bots)}"
+                f"); add it to the wecom_bots fixture in conftest.py"
+            )
+        side = AibotSide(
+            f"{self.url()}{self.settings.server.bot_prefix}/{bot}", settings.token,
+            settings.encoding_aes_key, settings.bot_id, response_url_base=self.emulator.url,
+            refresh_interval_s=refresh_interval_s, window_s=window_s, user=user,
+        )  # fmt: skip
+        message = side.group_text(text) if group else side.text(text)
+        return side.converse(message)
 
     def simulator(self, app: str = DEFAULT_APP) -> Simulator:
         """The simulator (crypto, corp id, agent id) of a receiving app, to build any fields."""
@@ -227,11 +300,20 @@ def wecom_apps() -> Sequence[str]:
 
 
 @pytest.fixture
+def wecom_bots() -> Sequence[str]:
+    """AI bots in the `wecom` fixture (callback mode); override it to name yours (`bot=`)."""
+    return [DEFAULT_BOT]
+
+
+@pytest.fixture
 def wecom(
-    tmp_path: Path, wecom_handlers: Sequence[str] | None, wecom_apps: Sequence[str]
+    tmp_path: Path,
+    wecom_handlers: Sequence[str] | None,
+    wecom_apps: Sequence[str],
+    wecom_bots: Sequence[str],
 ) -> Iterator[WecomTester]:
     """Your handlers behind a sandboxed callback endpoint, with the WeCom emulator for sends."""
-    tester = WecomTester(tmp_path, wecom_handlers, apps=wecom_apps)
+    tester = WecomTester(tmp_path, wecom_handlers, apps=wecom_apps, bots=wecom_bots)
     try:
         yield tester
     finally:
@@ -240,10 +322,12 @@ def wecom(
 
 __all__ = [
     "DEFAULT_APP",
+    "DEFAULT_BOT",
     "Result",
     "WecomTester",
     "receiving_apps",
     "wecom",
     "wecom_apps",
+    "wecom_bots",
     "wecom_handlers",
 ]
