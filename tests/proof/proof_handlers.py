@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
 
 from callback import Context, Router
 from callback.inbound.messages import ChangeContactEvent, TextMessage
@@ -68,3 +69,13 @@ def twice(message: TextMessage, ctx: Context) -> None:
     for n in (1, 2):
         note(f"twice send {n}")
         ctx.send(Text(message.content), [message.from_user])
+
+
+@router.text(re.compile(r"^story"), app="assistant")
+def story(message: TextMessage, ctx: Context) -> Iterator[str]:
+    """An AI bot's streamed answer: 12 words, one every 0.25 s (3 s in all)."""
+    note(f"story start {message.msg_id}")
+    for n in range(12):
+        time.sleep(float(os.environ.get("STORY_WORD_S", "0.25")))
+        yield f"word{n} "
+    note(f"story end {message.msg_id}")

@@ -136,6 +136,7 @@ class AibotSide(Callbacks):
         verify_timeout_s: float = 1.0,
         content_type: str = "application/json",
         register: Register | None = None,
+        keep_alive: bool = True,
     ) -> None:
         if register is None and response_url_base is not None:
             register = _control_register(response_url_base)
@@ -150,6 +151,7 @@ class AibotSide(Callbacks):
         self.timeout_s = timeout_s
         self.verify_timeout_s = verify_timeout_s
         self.content_type = content_type
+        self.keep_alive = keep_alive  # False: a new connection per request, as a new client
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -160,6 +162,8 @@ class AibotSide(Callbacks):
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            if not self.keep_alive:
+                session.headers["Connection"] = "close"
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
