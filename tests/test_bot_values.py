@@ -219,3 +219,17 @@ def test_reply_limits_are_checked_before_sending() -> None:
         "response_type": "update_template_card",
         "template_card": {"card_type": "text_notice", "task_id": "t-1"},
     }
+
+
+def test_media_decryption_matches_the_protocol_vector() -> None:
+    """§12 B.3: AES-256-CBC, IV = key[:16], PKCS#7 to 32 bytes, no framing."""
+    from callback.bots.media import decrypt
+    from callback.inbound.crypto import aes_key
+
+    key = base64.b64decode("iE9e3lxpQEjI9hIKt+V4XUi6trnd7y+1rzQMH4UOoT8=")  # a per-URL key
+    data = base64.b64decode("3cxtvV8IGBqQNaL1rHeCKOx58UzzZMF/2w3NaeAvFns=")
+    assert decrypt(data, key) == b"hello aibot media\n"
+    with pytest.raises(BadRequest, match="padding"):
+        decrypt(data, aes_key("A" * 43))
+    with pytest.raises(BadRequest, match="AES blocks"):
+        decrypt(data[:-1], key)

@@ -240,3 +240,44 @@ def _wait(read: Callable[[], Any], timeout: float = 10.0) -> Any:
         assert time.monotonic() < deadline, "not reached in time"
         time.sleep(0.05)
     return value
+
+
+def test_bad_bot_callbacks_get_a_clear_4xx_never_a_500(bot: Make) -> None:
+    from callback.devtools.aibot.crypto import AibotCrypto
+    from callback.devtools.aibot.envelope import compact
+
+    ran: list[int] = []
+    router = Router()
+    router.add("default", None, lambda m, ctx: ran.append(1))
+    server, wecom = bot(router)
+    crypto = AibotCrypto.create(TOKEN, KEY)
+
+    def signed(encrypted: str, timestamp: str = "") -> dict[str, str]:
+        timestamp = timestamp or str(int(time.time()))
+        return {"msg_signature": crypto.sign(timestamp, "1", encrypted),
+                "timestamp": timestamp, "nonce": "1"}  # fmt: skip
+
+    not_json = crypto.encrypt(b"not json")
+    stale = crypto.encrypt(compact(wecom.text("hi")))
+    cases = [
+        ("no query", {}, b"{}", 400),
+        ("body not JSON", signed("x"), b"<xml/>", 400),
+        ("no encrypt", signed("x"), b'{"other": 1}', 400),
+        ("bad signature", {**signed(not_json), "msg_signature": "0" * 40},
+         compact({"encrypt": not_json}), 403),
+        ("ciphertext garbage", signed("AAAA"), compact({"encrypt": "AAAA"}), 400),
+        ("plaintext not JSON", signed(not_json), compact({"encrypt": not_json}), 400),
+        ("stale timestamp", signed(stale, str(int(time.time()) - 3600)),
+         compact({"encrypt": stale}), 403),
+        ("too large", signed("x"), b"{" + b" " * 300_000 + b"}", 400),
+    ]  # fmt: skip
+    for name, query, body, status in cases:
+        response = requests.post(server.url, params=query, data=body, timeout=5)
+        assert response.status_code == status, (name, response.status_code, response.text)
+        assert "Traceback" not in response.text and len(response.text) < 300, name
+    unknown = requests.post(server.url.replace("assistant", "nobody"), params=signed("x"),
+                            data=b"{}", timeout=5)  # fmt: skip
+    assert unknown.status_code == 404
+    forged = requests.get(server.url, params={**signed("x"), "echostr": "y"}, timeout=5)
+    assert forged.status_code == 403
+    assert ran == []
