@@ -18,11 +18,17 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from callback.bots import messages
-from callback.bots.messages import BotCardEvent, BotEvent, BotFeedback, StreamRefresh
+from callback.bots.messages import (
+    BotCardEvent,
+    BotEvent,
+    BotFeedback,
+    StreamRefresh,
+    chat_of,
+)
 from callback.bots.replies import stream_body, update_body, welcome_body
 from callback.bots.runner import BotRunner
 from callback.bots.streams import (
@@ -147,25 +153,25 @@ class BotReceiver:
 
     def _message(self, name: str, message: Message) -> dict[str, Any] | None:
         found = self.resolve(message, name)
-        record = self.delivery.claim(name, message, as_json=True, run=found is not None)
         if found is None:
+            self.delivery.claim(name, message, as_json=True, run=False)
             return None
         sid = stream_id(name, message.dedup_key)
         feedback = message.dedup_key.removeprefix("msg:")
-        if not record.created:  # a retry, perhaps to another worker: the same stream
-            state = self.streams.get(sid)
-            if state is None:
-                return stream_body(sid, "", finish=record.state == "done")
-            return stream_body(sid, state.content, finish=state.finished, feedback_id=feedback)
-        chat = messages.chat_of(message)
-        start = StreamState(
-            sid, record.key, message.from_user, record.created_at, chat.response_url
+        key = f"{name}:{message.dedup_key}"
+        # the stream exists before the claim: whoever runs the handler (this process, or
+        # recovery after a crash right after the claim) finds it
+        state = self.streams.start(
+            StreamState(sid, key, message.from_user, self.clock(), chat_of(message).response_url)
         )
-        if not self.streams.enter(name, message.from_user, record.key):
-            self.streams.start(StreamState(**{**start.__dict__, "content": BUSY, "finished": True}))
-            self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
+        record = self.delivery.claim(name, message, as_json=True, run=True)
+        if not record.created:  # a retry, perhaps to another worker: the same stream
+            state = self.streams.get(sid) or state
+            return stream_body(sid, state.content, finish=state.finished, feedback_id=feedback)
+        if not self.streams.enter(name, message.from_user, key):
+            self.streams.put(replace(state, content=BUSY, finished=True))
+            self.delivery.store.inbox_finish(key, self.delivery.owner, None, pushed=False)
             return stream_body(sid, BUSY, finish=True)
-        self.streams.start(start)
         self.delivery.spawn(record, message, *found)
         return stream_body(sid, "", finish=False, feedback_id=feedback)
 
