@@ -25,7 +25,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Protocol
 
 from callback.bots.replies import TemplateCardReply, for_app
@@ -35,8 +34,8 @@ from callback.delivery import budget
 from callback.delivery.attempt import Attempt, Deadlines
 from callback.delivery.outbox import Outbox
 from callback.delivery.speeds import RouteSpeeds
+from callback.delivery.upkeep import Upkeep
 from callback.delivery.workers import Workers
-from callback.errors import WecomError
 from callback.inbound import messages
 from callback.inbound.messages import Message
 from callback.inbound.replies import TEXT_LIMIT_BYTES, Reply, TextReply, as_reply, joined
@@ -115,7 +114,8 @@ class Delivery:
         self.queue = queue  # set on web nodes of a Celery deployment: they only enqueue
         self.deadlines = Deadlines(self.budget_s)
         self.speeds = RouteSpeeds(self.budget_s)
-        self.workers = Workers(server.worker_threads, self.maintain)
+        self.upkeep = Upkeep(self)
+        self.workers = Workers(server.worker_threads, self.upkeep.maintain)
         kick = queue.deliver if queue is not None else self._kick
         self.outbox = Outbox(store, client, owner=lambda: self.owner, clock=clock, kick=kick)
         self.metrics = client.metrics
@@ -131,7 +131,7 @@ class Delivery:
 
     def run_pushed(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
         """An app's way to run a route off the request thread: its reply is pushed."""
-        self._finish(record, message, self.invoke(record, message, route, match), push=True)
+        self.finish(record, message, self.invoke(record, message, route, match), push=True)
 
     # -- threads ---------------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ class Delivery:
                 "handler %s returned after its attempt's deadline app=%s key=%s; its reply "
                 "will be pushed", route.name, record.app, record.key,
             )  # fmt: skip
-        return self._finish(record, message, reply, push=late)
+        return self.finish(record, message, reply, push=late)
 
     def claim(self, app: str, message: Message, *, as_json: bool, run: bool) -> InboxRecord:
         """Claim a callback in the inbox, once across threads, processes and hosts: running
@@ -233,6 +233,18 @@ class Delivery:
         """Run a claimed callback's route off the request thread (its channel's way)."""
         self._spawn(record, message, route, match)
 
+    def run_queued(self, key: str, token: str) -> float | None:
+        """A queue worker's part (see Upkeep.run_queued)."""
+        return self.upkeep.run_queued(key, token)
+
+    def channel_run(self, app: str) -> Run:
+        """How a record of `app` is run off the request thread (its channel's way)."""
+        return self.channels.get(app, (None, self.run_pushed))[1]
+
+    def parse(self, record: InboxRecord) -> Message:
+        """A stored record's message, parsed its channel's way."""
+        return self._parse(record)
+
     def _within(
         self, record: InboxRecord, message: Message, route: Route, match: Match, wait_s: float
     ) -> bytes | None:
@@ -240,7 +252,7 @@ class Delivery:
             wait_s,
             lambda: self.invoke(record, message, route, match),
             lambda job: self.workers.submit(record.key, job),
-            lambda late: self._finish(record, message, late, push=True),
+            lambda late: self.finish(record, message, late, push=True),
         )
         if not in_time:
             log.warning(
@@ -249,7 +261,7 @@ class Delivery:
                 route.name, wait_s, record.app, record.key,
             )  # fmt: skip
             return None
-        return self._finish(record, message, reply, push=False)
+        return self.finish(record, message, reply, push=False)
 
     def _spawn(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
         if self.queue is not None:  # hand the claim to the queue; a worker takes it over
@@ -258,40 +270,8 @@ class Delivery:
                 self.queue.run_callback(record.key, token)
             return
 
-        run = self.channels.get(record.app, (None, self.run_pushed))[1]
+        run = self.channel_run(record.app)
         self.workers.submit(record.key, lambda: run(record, message, route, match))
-
-    def run_queued(self, key: str, token: str) -> float | None:
-        """A queue worker's part: take the record over from `token` and run it here, pushing
-        its result. Returns None when the record is done (by us or anyone), or the seconds to
-        wait before trying again while another live owner holds it."""
-        self.start()
-        record = self.store.inbox_get(key)
-        if record is None or record.state == DONE:
-            return None
-        if not self.store.inbox_transfer(key, token, self.owner, self.lease_s):
-            remaining = record.lease_until - self.clock()
-            if remaining > 0:
-                return max(remaining, 0.5)  # a live owner (or the dead one's lease) holds it
-            lease = self.clock() + self.lease_s
-            record = self.store.inbox_claim(replace(record, owner=self.owner, lease_until=lease))
-            if not record.created:
-                return None if record.state == DONE else self.lease_s
-        record = replace(record, owner=self.owner)
-        try:
-            message = self._parse(record)
-        except WecomError as exc:
-            log.error("cannot run %s: %s", key, exc)
-            self.store.inbox_finish(key, self.owner, None, pushed=False)
-            return None
-        found = self.resolve(message, record.app)
-        with self.workers.holding(key):
-            if found is None:
-                self._finish(record, message, None, push=True)
-            else:
-                run = self.channels.get(record.app, (None, self.run_pushed))[1]
-                run(record, message, *found)
-        return None
 
     def invoke(
         self,
@@ -330,7 +310,7 @@ class Delivery:
         finally:
             self.speeds.ran(route.name, time.perf_counter() - started, sender.sent)
 
-    def _finish(
+    def finish(
         self, record: InboxRecord, message: Message, reply: Reply | None, *, push: bool
     ) -> bytes | None:
         """Record the outcome: a passive reply to cache (returned, for the waiting attempt), or
@@ -362,49 +342,6 @@ class Delivery:
         """Give a new outbox item its first attempt on a sender thread (never the caller's);
         with the send queue full, the maintenance pass takes it when there is room."""
         self.workers.send(self.outbox.deliver, item_id)
-
-    # -- maintenance -----------------------------------------------------------------------------
-
-    def maintain(self, last: dict[str, float]) -> None:
-        """One maintenance pass: heartbeats, recovery, outbox, purge (each on its own period)."""
-        now = self.clock()
-        if now - last.get("renew", 0) >= self.lease_s / 3:
-            keys = self.workers.held()
-            if keys:
-                self.store.inbox_renew(keys, self.owner, self.lease_s)
-            last["renew"] = now
-        if self.queue is not None:
-            return  # recovery, retries and purging are the queue workers' (they run maintain too)
-        if now - last.get("recover", 0) >= min(self.lease_s / 2, 5.0):
-            self.recover()
-            last["recover"] = now
-        room = self.workers.send_room()
-        if room:
-            for item in self.outbox.due(limit=room):
-                self.workers.send(self.outbox.attempt, item)
-        if now - last.get("purge", 0) >= 3600:
-            self.store.inbox_purge(now - self.retention_s)
-            self.store.outbox_purge(now - self.retention_s)
-            last["purge"] = now
-
-    def recover(self) -> int:
-        """Re-run callbacks whose handler never finished (the process died); their results are
-        pushed. Returns how many were taken over."""
-        records = self.store.inbox_expired(self.owner, self.lease_s, limit=16)
-        for record in records:
-            try:
-                message = self._parse(record)
-                found = self.resolve(message, record.app)
-            except WecomError as exc:
-                log.error("cannot recover %s: %s", record.key, exc)
-                self.store.inbox_finish(record.key, self.owner, None, pushed=False)
-                continue
-            if found is None:
-                self.store.inbox_finish(record.key, self.owner, None, pushed=False)
-                continue
-            log.warning("recovering callback %s (attempt %d)", record.key, record.attempts)
-            self._spawn(record, message, *found)
-        return len(records)
 
 
 def _fits_passive(reply: Reply) -> bool:
