@@ -20,6 +20,7 @@ from callback.inbound import endpoint
 from callback.inbound.receiver import Receiver
 from callback.metrics import Metrics
 from callback.outbound.client import WecomClient
+from callback.outbound.webhooks import WebhookClient
 from callback.router import Router
 from callback.store import Store, open_store
 
@@ -59,6 +60,8 @@ def create_app(
         {name: media.downloader(bot.encoding_aes_key) for name, bot in settings.bots.items()},
         clock=clock,
     )  # fmt: skip
+    webhooks = WebhookClient(settings.webhooks, store)
+    receiver.delivery.outbox.webhooks = webhooks
     metrics.watch_outbox(store.outbox_depth)
     receiver.delivery.start()
 
@@ -68,6 +71,7 @@ def create_app(
     app.extensions["wecom.delivery"] = receiver.delivery
     app.extensions["wecom.metrics"] = metrics
     app.extensions["wecom.bots"] = bots
+    app.extensions["wecom.webhooks"] = webhooks
     app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics, bots)  # type: ignore[method-assign]
 
     @app.get("/healthz")

@@ -57,6 +57,15 @@ class BotSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """A group robot (消息推送) to post to: its `key` is a secret (it is the whole credential)."""
+
+    name: str
+    key: str = field(default="", repr=False)
+    api_base_url: str = DEFAULT_API_BASE_URL
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """The [server] table."""
 
@@ -82,6 +91,7 @@ class Settings:
     apps: Mapping[str, AppSettings]
     server: ServerSettings = ServerSettings()
     bots: Mapping[str, BotSettings] = field(default_factory=dict)
+    webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
     source: str = ""
     sandbox: bool = False
 
@@ -132,11 +142,11 @@ def apply_env(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
             table = apps.setdefault(name, {})
             if isinstance(table, dict):
                 table[parts[2].lower()] = value
-        elif parts[0].upper() == "BOTS" and len(parts) == 3:
-            bots = merged.setdefault("bots", {})
-            if isinstance(bots, dict):
-                name = next((n for n in bots if n.lower() == parts[1].lower()), parts[1].lower())
-                table = bots[name] = dict(bots.get(name, {}))
+        elif parts[0].upper() in ("BOTS", "WEBHOOKS") and len(parts) == 3:
+            tables = merged.setdefault(parts[0].lower(), {})
+            if isinstance(tables, dict):
+                name = next((n for n in tables if n.lower() == parts[1].lower()), parts[1].lower())
+                table = tables[name] = dict(tables.get(name, {}))
                 table[parts[2].lower()] = value
         elif parts[0].upper() == "SERVER" and len(parts) == 2:
             server = merged.setdefault("server", {})
@@ -283,6 +293,27 @@ def _bot(name: str, table: Any) -> BotSettings:
     return BotSettings(name, token, aes_key, bot_id, secret, mode, ws_url.rstrip("/"))
 
 
+def _webhook(name: str, table: Any) -> WebhookSettings:
+    where = f"webhooks.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table [webhooks.{name}] with key")
+    if not _APP_NAME_RE.fullmatch(name):
+        raise ConfigError(f"{where}: webhook names may use letters, digits, '_' and '-'")
+    _check_keys(table, {f.name for f in fields(WebhookSettings)} - {"name"}, where)
+    key = _string(table, "key", where)
+    if not key:
+        raise ConfigError(
+            f"{where}.key: missing; it is the key=... part of the robot's webhook URL (group "
+            f"chat → 消息推送 → the robot); prefer WECOM_WEBHOOKS__{name.upper()}__KEY"
+        )
+    if "key=" in key or "/" in key:
+        raise ConfigError(f"{where}.key: give only the key, not the whole webhook URL")
+    base_url = _string(table, "api_base_url", where) or DEFAULT_API_BASE_URL
+    if not re.match(r"https?://[^/\s]+", base_url):
+        raise ConfigError(f"{where}.api_base_url: expected an http(s) URL, got {base_url!r}")
+    return WebhookSettings(name, key, base_url.rstrip("/"))
+
+
 def _server(table: Any) -> ServerSettings:
     if not isinstance(table, dict):
         raise ConfigError("server: expected a table [server]")
@@ -354,11 +385,13 @@ def _server(table: Any) -> ServerSettings:
 
 def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = False) -> Settings:
     """Validate a parsed config (file contents with overrides applied)."""
-    _check_keys(data, {"apps", "bots", "server"}, "config")
+    _check_keys(data, {"apps", "bots", "webhooks", "server"}, "config")
     apps_table, bots_table = data.get("apps", {}), data.get("bots", {})
-    if not isinstance(bots_table, dict):
-        raise ConfigError("bots: expected tables [bots.NAME]")
-    if not isinstance(apps_table, dict) or not (apps_table or bots_table):
+    hooks_table = data.get("webhooks", {})
+    for kind, value in (("bots", bots_table), ("webhooks", hooks_table)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{kind}: expected tables [{kind}.NAME]")
+    if not isinstance(apps_table, dict) or not (apps_table or bots_table or hooks_table):
         raise ConfigError(
             "apps: no application configured; add an [apps.NAME] table with corp_id, agent_id, "
             "secret, token and encoding_aes_key, or a [bots.NAME] table for an AI bot (see "
@@ -372,5 +405,8 @@ def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = Fals
             f"bots.{both[0]}: also an app's name; apps and bots share one namespace (a "
             "handler's app='NAME' filters either), so give the bot another name"
         )
+    webhooks = {name: _webhook(name, table) for name, table in hooks_table.items()}
     server = _server(data.get("server", {}))
-    return Settings(apps=apps, server=server, bots=bots, source=source, sandbox=sandbox)
+    return Settings(
+        apps=apps, server=server, bots=bots, webhooks=webhooks, source=source, sandbox=sandbox
+    )

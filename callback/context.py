@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from callback.outbound import Message as Outbound
     from callback.outbound import Recipients
     from callback.outbound.client import SendResult
+    from callback.outbound.webhooks import WebhookMessage
 
 
 class Sender(Protocol):
@@ -51,21 +52,25 @@ class Context:
 
     def send(
         self,
-        outbound: Outbound,
-        to: Recipients | str | Sequence[str],
+        outbound: Outbound | WebhookMessage,
+        to: Recipients | str | Sequence[str] | None = None,
         *,
         app: str | None = None,
+        webhook: str | None = None,
         **options: Any,
     ) -> SendResult:
         """Send an app message as this callback's application (or `app`, e.g. the
-        mini-program application for a miniprogram_notice).
+        mini-program application for a miniprogram_notice), or post a `Webhook...` message to
+        the group robot `webhook` (no `to`: the robot's group).
 
         It goes through the durable outbox, keyed by this callback: if the handler runs again
         (recovery after a crash), the member still gets it once. The result carries the msgid,
         or `queued=True` when it waits for a rate window or a retry."""
         if self.sender is None:
             raise ConfigError(f"app {self.app!r} cannot send: no send client is configured")
-        return self.sender.send(app or self.app, outbound, to, **options)
+        if webhook is not None:
+            return self.sender.send(self.app, outbound, None, webhook=webhook)  # type: ignore[arg-type]
+        return self.sender.send(app or self.app, outbound, to, **options)  # type: ignore[arg-type]
 
     def reply(self, outbound: Outbound | str, **options: Any) -> SendResult:
         """Send a message to the member who sent this callback (a str is a text message)."""

@@ -14,6 +14,7 @@ from callback.config import (
     AppSettings,
     BotSettings,
     ServerSettings,
+    WebhookSettings,
     from_mapping,
     load,
 )
@@ -37,6 +38,7 @@ def test_example_config_is_valid_and_complete() -> None:
     documented = [f.name for f in fields(ServerSettings)]
     documented += [f.name for f in fields(AppSettings) if f.name != "name"]
     documented += [f.name for f in fields(BotSettings) if f.name != "name"]
+    documented += [f.name for f in fields(WebhookSettings) if f.name != "name"]
     for key in documented:  # every setting the code knows is in the example, commented
         assert f"{key} =" in text, f"config.example.toml does not document {key}"
 

@@ -13,7 +13,7 @@ import pytest
 
 import callback
 import callback.outbound
-from callback.config import AppSettings, BotSettings, ServerSettings
+from callback.config import AppSettings, BotSettings, ServerSettings, WebhookSettings
 from callback.inbound import messages
 from callback.router import Router
 
@@ -24,7 +24,7 @@ HANDLERS_DOC = DOCS / "handlers.md"
 EXAMPLE = ROOT / "config.example.toml"
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
-KEY_HEADING = re.compile(r"(server|apps\.NAME|bots\.NAME)\.([a-z_]+)")
+KEY_HEADING = re.compile(r"(server|apps\.NAME|bots\.NAME|webhooks\.NAME)\.([a-z_]+)")
 DEFAULT_LITERAL = re.compile(r"Default: `([^`]+)`")
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -69,6 +69,11 @@ def settings_fields() -> dict[str, dataclasses.Field[Any]]:
     keys = {f"server.{f.name}": f for f in dataclasses.fields(ServerSettings)}
     keys |= {f"apps.NAME.{f.name}": f for f in dataclasses.fields(AppSettings) if f.name != "name"}
     keys |= {f"bots.NAME.{f.name}": f for f in dataclasses.fields(BotSettings) if f.name != "name"}
+    keys |= {
+        f"webhooks.NAME.{f.name}": f
+        for f in dataclasses.fields(WebhookSettings)
+        if f.name != "name"
+    }
     return keys
 
 
@@ -132,7 +137,7 @@ def test_config_doc_default_matches_the_code(key: str) -> None:
 def example_keys() -> set[str]:
     data = tomllib.loads(read(EXAMPLE))
     keys = {f"server.{key}" for key in data.get("server", {})}
-    for kind in ("apps", "bots"):
+    for kind in ("apps", "bots", "webhooks"):
         for table in data.get(kind, {}).values():
             keys |= {f"{kind}.NAME.{key}" for key in table}
     return keys

@@ -26,7 +26,7 @@ from callback.bots.replies import (
 from callback.bots.streams import Stream, Streams, StreamState, stream_id
 from callback.context import CallbackLog, Context
 from callback.delivery import Delivery
-from callback.delivery.outbox import RESPONSE_URL
+from callback.delivery.outbox import RESPONSE_URL, Outbox
 from callback.errors import ConfigError
 from callback.inbound.messages import Message
 from callback.inbound.replies import Reply
@@ -38,17 +38,23 @@ log = logging.getLogger("wecom.bots")
 CUT_NOTE = "\n\n(The answer was longer than one message allows; it ends here.)"
 
 
-class _NoSending:
-    """ctx.send on a bot in callback mode: WeCom offers no proactive send there."""
+class _BotSender:
+    """ctx.send on a bot in callback mode: posts to group robots (webhook=...) go through the
+    outbox; anything else is refused, since WeCom offers a bot no proactive send there."""
 
-    def __init__(self, bot: str) -> None:
-        self.bot = bot
+    def __init__(self, outbox: Outbox, bot: str, key: str) -> None:
+        self.outbox, self.bot, self.key = outbox, bot, key
+        self.count = 0
 
     def send(self, app: str, message: Any, to: Any, **options: Any) -> Any:
-        raise ConfigError(
-            f"bot {self.bot!r} answers through its stream: return or yield the answer (a bot "
-            "in callback mode cannot send on its own); use an app to send to members"
-        )
+        hook = options.get("webhook")
+        if hook is None:
+            raise ConfigError(
+                f"bot {self.bot!r} answers through its stream: return or yield the answer (a "
+                "bot in callback mode cannot send on its own); use an app to send to members"
+            )
+        self.count += 1
+        return self.outbox.post(f"{self.key}:post:{self.count - 1}", hook, message)
 
 
 class BotRunner:
@@ -69,7 +75,8 @@ class BotRunner:
         adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
         return Context(
             app=record.app, message=message, match=match, log=adapter,
-            sender=_NoSending(record.app), downloader=self.downloaders.get(record.app),
+            sender=_BotSender(self.delivery.outbox, record.app, record.key),
+            downloader=self.downloaders.get(record.app),
         )  # fmt: skip
 
     def run(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from callback.app import load_settings
+from callback.cli import webhook
 from callback.errors import WecomError
 from callback.outbound import (
     Markdown,
@@ -149,6 +150,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tc.add_argument("--url", default="", help="text_notice: where the card leads")
     tc.add_argument("--task-id", default="")
     tc.add_argument("--button", action="append", default=[], metavar="TEXT=KEY")
+
+    webhook.add_parser(kinds, common)
 
     recall = sub.add_parser("recall", parents=[common], help="recall a message (within 24 h)")
     recall.add_argument("msgid")

@@ -57,6 +57,12 @@ from callback.outbound import (
 )
 from callback.outbound import Message as Outbound
 from callback.outbound.client import RETRY_HORIZON_S, SendResult, WecomClient, recipients_of
+from callback.outbound.webhooks import (
+    WebhookClient,
+    WebhookMarkdown,
+    WebhookMessage,
+    split_markdown,
+)
 from callback.store import Store
 from callback.store.records import DEAD, DONE, PENDING, OutboxItem
 
@@ -65,6 +71,7 @@ log = logging.getLogger("wecom.outbox")
 SEND = "message/send"
 UPDATE_CARD = "message/update_template_card"
 RESPONSE_URL = "aibot/response"  # an AI bot's response_url: bodies are {"url", "body"}
+WEBHOOK = "webhook/send"  # a group robot: bodies are {"hook", "body"}
 #: The api of a dead letter kept for a reply that has no send-API form (nothing to retry).
 UNSENDABLE = "unsendable"
 #: A request WeCom did not answer is sent again only this long before its duplicate check's
@@ -110,6 +117,7 @@ class Outbox:
         self.owner = owner
         self.policy = policy
         self.clock = clock
+        self.webhooks: WebhookClient | None = None  # group robots, set by create_app
 
     # -- enqueueing ------------------------------------------------------------------------------
 
@@ -130,6 +138,25 @@ class Outbox:
         if item is not None and item.state == DEAD:
             raise error or WecomError(f"send {item_id} failed: {item.error}")
         return SendResult(msgid="", queued=True)
+
+    def post(self, item_id: str, hook: str, message: WebhookMessage) -> SendResult:
+        """Enqueue a group-robot post (a long markdown in parts) and try it at once; the
+        robot's 20-a-minute window is waited for, never failed."""
+        if self.webhooks is None:
+            raise WecomError("no group robots are configured")
+        self.webhooks.hook(hook)  # a ConfigError naming the known ones, before anything is stored
+        parts = (
+            [WebhookMarkdown(p) for p in split_markdown(message.content)]
+            if isinstance(message, WebhookMarkdown)
+            else [message]
+        )
+        bodies = [{"hook": hook, "body": part.body()} for part in parts]
+        self.add(item_id, hook, WEBHOOK, bodies)
+        claimed = self.store.outbox_claim(item_id, self._lease_owner(), self.policy.lease_s)
+        item, error = self._attempt(claimed) if claimed else (self.store.outbox_get(item_id), None)
+        if item is not None and item.state == DEAD:
+            raise error or WecomError(f"post {item_id} failed: {item.error}")
+        return SendResult(msgid="", queued=item is None or item.state != DONE)
 
     def push_reply(self, item_id: str, app: str, message: Message, reply: Reply) -> None:
         """Enqueue a handler's reply for the send API (it was late, or had to be), then try it."""
@@ -246,6 +273,12 @@ class Outbox:
                 raise
         if item.api == RESPONSE_URL:  # an AI bot's one-off URL: plain JSON, no token
             return self.client.post_url(body["url"], body["body"], fence=fence)
+        if item.api == WEBHOOK:  # a group robot: its window first (RateLimited: wait)
+            assert self.webhooks is not None
+            self.webhooks.reserve(body["hook"])
+            if not fence():
+                raise LeaseLost("the lease on this post passed to another sender")
+            return self.webhooks.post(body["hook"], body["body"])
         if item.api != SEND:
             raise WecomError(f"{item.api}: nothing to send ({item.error})")
         self.client.reserve(item.app, recipients_of(body))  # RateLimited: wait, don't fail

@@ -83,8 +83,11 @@ class _CallbackSender:
     def send(self, app: str, message: Outbound, to: Any, **options: Any) -> SendResult:
         self.sent = True
         item_id = f"{self.key}:send:{next(self.count)}"
+        hook = options.pop("webhook", None)
 
         def send() -> SendResult:
+            if hook is not None:
+                return self.outbox.post(item_id, hook, message)  # type: ignore[arg-type]
             return self.outbox.send(item_id, app, message, to, **options)
 
         return send() if self.via is None else self.via(send)
