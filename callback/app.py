@@ -12,6 +12,7 @@ from flask import Flask, Response
 
 from callback import config, loader
 from callback.bots import media
+from callback.bots.connection import Connections
 from callback.bots.receiver import BotReceiver
 from callback.config import Settings
 from callback.delivery import Delivery
@@ -60,10 +61,16 @@ def create_app(
         {name: media.downloader(bot.encoding_aes_key) for name, bot in settings.bots.items()},
         clock=clock,
     )  # fmt: skip
+    connections = Connections(
+        settings, receiver.delivery, receiver.resolve,
+        {name: media.downloader(bot.encoding_aes_key) for name, bot in settings.bots.items()
+         if bot.encoding_aes_key},
+    )  # fmt: skip
     webhooks = WebhookClient(settings.webhooks, store)
     receiver.delivery.outbox.webhooks = webhooks
     metrics.watch_outbox(store.outbox_depth)
     receiver.delivery.start()
+    connections.start()  # the bots in connection mode: one process of all holds each
 
     app = Flask("wecom_callback", static_folder=None)
     app.extensions["wecom"] = receiver
@@ -72,6 +79,7 @@ def create_app(
     app.extensions["wecom.metrics"] = metrics
     app.extensions["wecom.bots"] = bots
     app.extensions["wecom.webhooks"] = webhooks
+    app.extensions["wecom.connections"] = connections
     app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics, bots)  # type: ignore[method-assign]
 
     @app.get("/healthz")

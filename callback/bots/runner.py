@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from callback.bots.messages import chat_of
 from callback.bots.replies import (
@@ -120,7 +120,16 @@ class BotRunner:
         self.delivery.outbox.kick(f"{record.key}:response_url")
 
 
-def _consume(stream: Stream, output: Any) -> Reply | None:
+class Sink(Protocol):
+    """Where a handler's output goes: a stream (HTTP or connection mode), or a collector."""
+
+    images: tuple[bytes, ...]
+    card: dict[str, Any] | None
+
+    def append(self, piece: str) -> None: ...
+
+
+def _consume(stream: Sink, output: Any) -> Reply | None:
     """Feed a handler's output into the stream (see the module docstring)."""
     if isinstance(output, Iterator):
         for piece in output:
@@ -130,7 +139,7 @@ def _consume(stream: Stream, output: Any) -> Reply | None:
     return None
 
 
-def _take(stream: Stream, piece: Any) -> None:
+def _take(stream: Sink, piece: Any) -> None:
     if isinstance(piece, str):
         stream.append(piece)
     elif isinstance(piece, StreamReply):

@@ -11,7 +11,7 @@ import requests
 
 from callback import loader
 from callback.app import load_settings
-from callback.cli import doctor, outbox, send, simulate
+from callback.cli import connect, doctor, outbox, send, simulate
 from callback.errors import WecomError
 
 
@@ -64,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
     send.add_parsers(sub, common)
     doctor.add_parser(sub, common)
     outbox.add_parser(sub, common)
+    connect.add_parser(sub, common)
     return top
 
 

@@ -72,6 +72,7 @@ SEND = "message/send"
 UPDATE_CARD = "message/update_template_card"
 RESPONSE_URL = "aibot/response"  # an AI bot's response_url: bodies are {"url", "body"}
 WEBHOOK = "webhook/send"  # a group robot: bodies are {"hook", "body"}
+SEND_MSG = "aibot_send_msg"  # an AI bot's long connection: bodies are {"bot", "body"}
 #: The api of a dead letter kept for a reply that has no send-API form (nothing to retry).
 UNSENDABLE = "unsendable"
 #: A request WeCom did not answer is sent again only this long before its duplicate check's
@@ -118,6 +119,7 @@ class Outbox:
         self.policy = policy
         self.clock = clock
         self.webhooks: WebhookClient | None = None  # group robots, set by create_app
+        self.connections: Any = None  # AI bots' long connections (aibot_send_msg), likewise
 
     # -- enqueueing ------------------------------------------------------------------------------
 
@@ -273,6 +275,10 @@ class Outbox:
                 raise
         if item.api == RESPONSE_URL:  # an AI bot's one-off URL: plain JSON, no token
             return self.client.post_url(body["url"], body["body"], fence=fence)
+        if item.api == SEND_MSG:  # an AI bot's long connection: only its holder sends
+            if not fence():
+                raise LeaseLost("the lease on this send passed to another sender")
+            return dict(self.connections.send(body["bot"], body["body"]))
         if item.api == WEBHOOK:  # a group robot: its window first (RateLimited: wait)
             assert self.webhooks is not None
             self.webhooks.reserve(body["hook"])
@@ -296,6 +302,8 @@ class Outbox:
                 return False
             if item.api in (UPDATE_CARD, RESPONSE_URL):
                 return True
+            if item.api == SEND_MSG:
+                return False  # no duplicate check over the connection: it may have arrived
             interval = float(item.bodies[item.parts_done].get("duplicate_check_interval", 1800))
             return self.clock() - item.created_at < interval - CHECK_MARGIN_S
         return isinstance(exc, ApiError) and exc.errcode in RETRY_LATER

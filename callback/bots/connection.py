@@ -1,0 +1,254 @@
+"""Connections: AI bots in connection mode, with the same handlers and guarantees as callbacks.
+
+Each such bot has a `Holder` (one process of all holds its WebSocket). The callbacks it gets go
+through the same inbox (one run per `msgid`) and router as the callback transport, on handler
+threads (never the connection's reader): a message's answer streams as `aibot_respond_msg`
+frames on its req_id (`WsStream`); enter_chat gets its welcome and template_card_event its card
+update within their 5 s; feedback_event runs with nothing to answer. What cannot go on the
+req_id (a re-run after a crash, a stream that expired, text beyond 20480 bytes, `ctx.send` on
+a bot) goes by `aibot_send_msg` through the durable outbox, within WeCom's per-conversation
+windows (30 a minute, 1000 an hour), and only from the process that holds the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from callback.bots import messages
+from callback.bots.holder import Holder
+from callback.bots.link import Frame, Link
+from callback.bots.messages import BotCardEvent, BotFeedback, chat_of
+from callback.bots.replies import markdown_body, split, update_body, welcome_body
+from callback.bots.runner import _consume
+from callback.bots.streams import stream_id
+from callback.bots.ws_stream import WsStream
+from callback.config import Settings
+from callback.context import CallbackLog, Context
+from callback.delivery import Delivery
+from callback.delivery.outbox import SEND_MSG
+from callback.errors import ConfigError, RateLimited, WecomError
+from callback.inbound.messages import Message
+from callback.inbound.replies import Reply, UpdateTemplateCardReply, as_reply, joined
+from callback.outbound.client import SendResult
+from callback.router import Match, Route
+from callback.store.records import InboxRecord
+
+log = logging.getLogger("wecom.bots.connection")
+
+CONVERSATION_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))
+EVENT_WINDOW_S = 4.5
+
+
+def send_msg_body(message: Message, content: str) -> dict[str, Any]:
+    """A proactive markdown to the chat a message came from (single: the member)."""
+    chat = chat_of(message)
+    target = chat.chat_id if chat.is_group else message.from_user
+    return {"chatid": target, "chat_type": 2 if chat.is_group else 1, **markdown_body(content)}
+
+
+class _Sender:
+    """ctx.send on a bot in connection mode: a markdown (a str) or a template card to the
+    message's chat by aibot_send_msg, or a post to a group robot (webhook=...)."""
+
+    def __init__(self, connections: Connections, bot: str, key: str, origin: Message) -> None:
+        self.connections, self.bot, self.key, self.origin = connections, bot, key, origin
+        self.count = 0
+
+    def send(self, app: str, message: Any, to: Any, **options: Any) -> SendResult:
+        item = f"{self.key}:send:{self.count}"
+        self.count += 1
+        hook = options.get("webhook")
+        if hook is not None:
+            return self.connections.delivery.outbox.post(item, hook, message)
+        content = message if isinstance(message, str) else getattr(message, "content", None)
+        if not isinstance(content, str):
+            raise ConfigError(f"bot {self.bot!r}: ctx.send takes text (a markdown) here")
+        self.connections.push(item, self.bot, self.origin, content)
+        return SendResult(msgid="", queued=True)
+
+
+class Connections:
+    """The long connections of the configured bots, wired to delivery."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        delivery: Delivery,
+        resolve: Callable[[Message, str], tuple[Route, Match] | None],
+        downloaders: dict[str, Callable[[str], bytes]],
+    ) -> None:
+        self.delivery = delivery
+        self.resolve = resolve
+        self.downloaders = downloaders
+        self.holders = {
+            name: Holder(bot, delivery.store, self._dispatcher(name))
+            for name, bot in settings.bots.items()
+            if bot.mode == "connection"
+        }
+        for name in self.holders:
+            delivery.register(name, messages.parse, self._rerun)
+        delivery.outbox.connections = self
+
+    def start(self) -> None:
+        for holder in self.holders.values():
+            holder.start()
+
+    def stop(self) -> None:
+        for holder in self.holders.values():
+            holder.stop()
+
+    # -- sending by aibot_send_msg ---------------------------------------------------------------
+
+    def push(self, item_id: str, bot: str, message: Message, content: str) -> None:
+        """Text to the message's chat by aibot_send_msg, through the outbox, in parts of at
+        most 20480 bytes, in order."""
+        parts, rest = [], content
+        while rest:
+            head, rest = split(rest)
+            parts.append({"bot": bot, "body": send_msg_body(message, head)})
+        self.delivery.outbox.add(item_id, bot, SEND_MSG, parts)
+        self.delivery.outbox.kick(item_id)
+
+    def send(self, bot: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One aibot_send_msg, from the process that holds the bot's connection, within the
+        conversation's windows (RateLimited otherwise: the outbox waits and tries again)."""
+        holder = self.holders.get(bot)
+        if holder is None:
+            raise ConfigError(f"bot {bot!r} is not in connection mode")
+        link = holder.link
+        if link is None or link.closed.is_set():
+            raise RateLimited(f"bot {bot!r}: not connected in this process", retry_after=1.0)
+        key = f"aibot:{bot}:{body.get('chatid', '')}"
+        wait = self.delivery.store.reserve([key], CONVERSATION_LIMITS)
+        if wait > 0:
+            raise RateLimited(f"bot {bot!r}: the conversation's window is full", retry_after=wait)
+        return link.request(SEND_MSG, body)
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    def _dispatcher(self, bot: str) -> Callable[[Link, Frame], None]:
+        return lambda link, frame: self._on(bot, link, frame)
+
+    def _on(self, bot: str, link: Link, frame: Frame) -> None:
+        """A callback frame (on the link's reader thread): claim it, run it on a worker."""
+        body = frame.get("body")
+        req_id = str((frame.get("headers") or {}).get("req_id", ""))
+        if frame.get("cmd") not in ("aibot_msg_callback", "aibot_event_callback", "aibot_callback"):
+            log.info("bot %s: ignoring a %s frame", bot, frame.get("cmd"))
+            return
+        if not isinstance(body, dict):
+            log.warning("bot %s: a callback frame without a body; ignored", bot)
+            return
+        arrived = time.monotonic()
+        try:
+            message = messages.parse(json.dumps(body, ensure_ascii=False).encode())
+        except WecomError as exc:
+            log.warning("bot %s: a callback that does not parse (%s); ignored", bot, exc)
+            return
+        found = self.resolve(message, bot)
+        record = self.delivery.claim(bot, message, as_json=True, run=found is not None)
+        if found is None or not record.created:
+            return  # nothing to run, or a repeat of a callback already taken
+        route, match = found
+        self.delivery.workers.submit(
+            record.key, lambda: self._run(link, req_id, arrived, record, message, route, match)
+        )
+
+    def _context(
+        self, record: InboxRecord, message: Message, route: Route, match: Match
+    ) -> Context:
+        extra = {"app": record.app, "key": record.key}
+        adapter = CallbackLog(logging.getLogger(route.handler.__module__), extra)
+        return Context(
+            app=record.app, message=message, match=match, log=adapter,
+            sender=_Sender(self, record.app, record.key, message),
+            downloader=self.downloaders.get(record.app),
+        )  # fmt: skip
+
+    def _run(
+        self, link: Link, req_id: str, arrived: float, record: InboxRecord, message: Message,
+        route: Route, match: Match,
+    ) -> None:  # fmt: skip
+        ctx = self._context(record, message, route, match)
+        try:
+            if isinstance(message, BotFeedback):
+                self.delivery.invoke(record, message, route, match, ctx=ctx)
+            elif message.is_event:
+                self._event(link, req_id, arrived, record, message, route, match, ctx)
+            else:
+                self._stream(link, req_id, record, message, route, match, ctx)
+        finally:
+            self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
+
+    def _event(
+        self, link: Link, req_id: str, arrived: float, record: InboxRecord, message: Message,
+        route: Route, match: Match, ctx: Context,
+    ) -> None:  # fmt: skip
+        reply = self.delivery.invoke(record, message, route, match, ctx=ctx, consume=_one)
+        if reply is None:
+            return
+        if time.monotonic() - arrived > EVENT_WINDOW_S:
+            log.error("bot %s: the %s handler took longer than the event's 5 s; its answer is "
+                      "dropped", record.app, message.kind)  # fmt: skip
+            return
+        if isinstance(message, BotCardEvent) and isinstance(reply, UpdateTemplateCardReply):
+            cmd, body = "aibot_respond_update_msg", update_body(reply, message.task_id)
+        elif message.kind == "enter_chat" and (welcome := welcome_body(reply)) is not None:
+            cmd, body = "aibot_respond_welcome_msg", welcome
+        else:
+            log.error("bot %s: %s has no answer of type %s", record.app, message.kind,
+                      type(reply).__name__)  # fmt: skip
+            return
+        try:
+            link.request(cmd, body, req_id=req_id)
+        except (WecomError, TimeoutError) as exc:
+            log.error("bot %s: %s answer not taken: %s", record.app, message.kind, exc)
+
+    def _stream(
+        self, link: Link, req_id: str, record: InboxRecord, message: Message, route: Route,
+        match: Match, ctx: Context,
+    ) -> None:  # fmt: skip
+        follow = f"{record.key}:follow"
+        stream = WsStream(
+            link, req_id, stream_id(record.app, message.dedup_key),
+            feedback_id=message.dedup_key.removeprefix("msg:"),
+            follow_up=lambda text: self.push(follow, record.app, message, text),
+        )  # fmt: skip
+        try:
+            self.delivery.invoke(
+                record, message, route, match, ctx=ctx, consume=lambda out: _consume(stream, out)
+            )
+        finally:
+            stream.finish()
+
+    def _rerun(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        """A callback re-run after a crash (its req_id died with the connection): the whole
+        answer goes by aibot_send_msg."""
+        ctx = self._context(record, message, route, match)
+        pieces: list[str] = []
+        self.delivery.invoke(record, message, route, match, ctx=ctx,
+                             consume=lambda out: _collect(pieces, out))  # fmt: skip
+        if pieces and not message.is_event:
+            self.push(f"{record.key}:follow", record.app, message, "".join(pieces))
+        self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=True)
+
+
+def _one(output: Any) -> Reply | None:
+    return as_reply(joined(output))
+
+
+def _collect(pieces: list[str], output: Any) -> None:
+    """A handler's text, whatever its form (str, generator, StreamReply...)."""
+
+    class _Text:
+        images: tuple[bytes, ...] = ()
+        card: dict[str, Any] | None = None
+
+        def append(self, piece: str) -> None:
+            pieces.append(piece)
+
+    _consume(_Text(), output)

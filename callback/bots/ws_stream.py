@@ -1,0 +1,134 @@
+"""A stream over the long connection: `aibot_respond_msg` frames on the message's req_id.
+
+In connection mode WeCom does not ask for the stream: we push each snapshot. A pump thread
+sends the newest text whenever the previous frame was acked (the handler never waits on the
+network), and a keep-alive frame when nothing changed for 4 minutes (WeCom expires a stream
+left idle for 6). Before the stream's hard limit (about 10 minutes from its first frame), it
+is finished with a notice and the whole answer follows by `aibot_send_msg`; the same happens
+when WeCom says the stream expired (846608), refuses the req_id (846605, 846606) or the
+connection drops. A rate-limited frame (846607) waits and goes again. Text beyond 20480 bytes
+follows by `aibot_send_msg` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from callback.bots.link import AckError, Link, LinkClosed
+from callback.bots.replies import split, stream_body
+from callback.bots.streams import LATE_NOTICE
+
+log = logging.getLogger("wecom.bots.stream")
+
+KEEPALIVE_S = 240.0
+HARD_LIMIT_S = 540.0  # finish before WeCom's ~10-minute absolute limit
+RATE_WAITS_S = (3.0, 6.0, 12.0)
+EXPIRED, INVALID_REQ, RESPONDED, RATE_LIMITED = 846608, 846605, 846606, 846607
+
+
+class WsStream:
+    """The handler thread appends; the pump thread sends (see the module docstring)."""
+
+    def __init__(
+        self,
+        link: Link,
+        req_id: str,
+        stream_id: str,
+        *,
+        feedback_id: str = "",
+        follow_up: Callable[[str], None],
+        keepalive_s: float = KEEPALIVE_S,
+        hard_limit_s: float = HARD_LIMIT_S,
+    ) -> None:
+        self.link, self.req_id, self.stream_id = link, req_id, stream_id
+        self.feedback_id = feedback_id
+        self.follow_up = follow_up  # sends text by aibot_send_msg (through the outbox)
+        self.keepalive_s, self.hard_limit_s = keepalive_s, hard_limit_s
+        self.full = ""
+        self.images: tuple[bytes, ...] = ()  # not sent over the connection (UNCONFIRMED there)
+        self.card: dict[str, Any] | None = None
+        self.cut = False  # finished early: the whole answer follows by aibot_send_msg
+        self._sent = ""
+        self._first_at: float | None = None
+        self._lock = threading.Condition()
+        self._done = False
+        self._pump = threading.Thread(target=self._run, name="wecom-ws-stream", daemon=True)
+        self._pump.start()
+
+    def append(self, piece: str) -> None:
+        with self._lock:
+            self.full += piece
+            self._lock.notify()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """The final frame (or the follow-up), then the pump ends."""
+        with self._lock:
+            self._done = True
+            self._lock.notify()
+        self._pump.join(timeout)
+
+    # -- the pump --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_sent_at = time.monotonic()
+        while True:
+            with self._lock:
+                while not self._done and self.full == self._sent:
+                    waited = time.monotonic() - last_sent_at
+                    if self._first_at is not None and waited >= self.keepalive_s:
+                        break  # a keep-alive frame: the same text again
+                    self._lock.wait(max(self.keepalive_s - waited, 0.05))
+                text, done = self.full, self._done
+            head, rest = split(text)
+            if self.cut:
+                break
+            if self._first_at and time.monotonic() - self._first_at >= self.hard_limit_s:
+                self._send(head + LATE_NOTICE, finish=True)
+                self.cut = True
+                break
+            if not self._send(head, finish=done):
+                self.cut = True
+                break
+            self._sent = text
+            last_sent_at = time.monotonic()
+            if done:
+                if rest:
+                    self.follow_up(rest)
+                return
+        self._follow_up_whole()
+
+    def _follow_up_whole(self) -> None:
+        """After a cut: wait for the handler, then send the whole answer by aibot_send_msg."""
+        with self._lock:
+            while not self._done:
+                self._lock.wait()
+            text = self.full
+        if text:
+            self.follow_up(text)
+
+    def _send(self, content: str, *, finish: bool) -> bool:
+        """One frame; False when the stream cannot go on (expired, refused, disconnected)."""
+        first = self._first_at is None
+        body = stream_body(self.stream_id, content, finish=finish,
+                           feedback_id=self.feedback_id if first else "")  # fmt: skip
+        for wait in (*RATE_WAITS_S, None):
+            try:
+                self.link.request("aibot_respond_msg", body, req_id=self.req_id)
+                break
+            except AckError as exc:
+                if exc.errcode == RATE_LIMITED and wait is not None:
+                    time.sleep(wait)  # WeCom's 30 a minute per conversation: later
+                    continue
+                problem: Exception = exc
+            except (LinkClosed, TimeoutError) as exc:
+                problem = exc
+            log.warning("stream %s: %s; the answer follows by aibot_send_msg",
+                        self.stream_id, problem)  # fmt: skip
+            return False
+        if first:
+            self._first_at = time.monotonic()
+        return True
