@@ -12,6 +12,7 @@ windows (30 a minute, 1000 an hour), and only from the process that holds the co
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -22,9 +23,10 @@ from callback.bots import messages
 from callback.bots.holder import Holder
 from callback.bots.link import Frame, Link
 from callback.bots.messages import BotCardEvent, BotFeedback, chat_of
-from callback.bots.replies import markdown_body, split, update_body, welcome_body
+from callback.bots.replies import card_body, markdown_body, split, update_body, welcome_body
 from callback.bots.runner import _consume
 from callback.bots.streams import stream_id
+from callback.bots.uploads import UPLOAD_LIMITS, FileReply, pictures, upload
 from callback.bots.ws_stream import WsStream
 from callback.config import Settings
 from callback.context import CallbackLog, Context
@@ -43,11 +45,24 @@ CONVERSATION_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000)
 EVENT_WINDOW_S = 4.5
 
 
-def send_msg_body(message: Message, content: str) -> dict[str, Any]:
-    """A proactive markdown to the chat a message came from (single: the member)."""
+def send_msg_body(message: Message, what: dict[str, Any]) -> dict[str, Any]:
+    """A proactive push to the chat a message came from (single: the member)."""
     chat = chat_of(message)
     target = chat.chat_id if chat.is_group else message.from_user
-    return {"chatid": target, "chat_type": 2 if chat.is_group else 1, **markdown_body(content)}
+    return {"chatid": target, "chat_type": 2 if chat.is_group else 1, **what}
+
+
+def _upload_part(reply: FileReply) -> dict[str, Any]:
+    """A file kept in the outbox until its attempt uploads it (a media_id lasts 3 days, an
+    outbox item may wait longer)."""
+    fields = {"kind": reply.kind, "filename": reply.filename, "title": reply.title,
+              "description": reply.description}  # fmt: skip
+    return {"upload": {**fields, "data": base64.b64encode(reply.data).decode()}}
+
+
+def _from_part(part: dict[str, Any]) -> FileReply:
+    fields = dict(part)
+    return FileReply(base64.b64decode(fields.pop("data")), **fields)
 
 
 class _Sender:
@@ -109,9 +124,20 @@ class Connections:
         parts, rest = [], content
         while rest:
             head, rest = split(rest)
-            parts.append({"bot": bot, "body": send_msg_body(message, head)})
+            parts.append({"bot": bot, "body": send_msg_body(message, markdown_body(head))})
         self.delivery.outbox.add(item_id, bot, SEND_MSG, parts)
         self.delivery.outbox.kick(item_id)
+
+    def push_extras(
+        self, item_id: str, bot: str, message: Message, files: list[FileReply],
+        card: dict[str, Any] | None,
+    ) -> None:  # fmt: skip
+        """Files, pictures and a card to the message's chat by aibot_send_msg, in order."""
+        what = [_upload_part(f) for f in files] + ([card_body(card)] if card else [])
+        if what:
+            parts = [{"bot": bot, "body": send_msg_body(message, w)} for w in what]
+            self.delivery.outbox.add(item_id, bot, SEND_MSG, parts)
+            self.delivery.outbox.kick(item_id)
 
     def send(self, bot: str, body: dict[str, Any]) -> dict[str, Any]:
         """One aibot_send_msg, from the process that holds the bot's connection, within the
@@ -126,7 +152,15 @@ class Connections:
         wait = self.delivery.store.reserve([key], CONVERSATION_LIMITS)
         if wait > 0:
             raise RateLimited(f"bot {bot!r}: the conversation's window is full", retry_after=wait)
+        if "upload" in body:
+            body = dict(body)  # the outbox's copy stays as it is, for another attempt
+            reply = _from_part(body.pop("upload"))
+            body.update(reply.frame_body(upload(link, reply, self._uploads(bot))))
         return link.request(SEND_MSG, body)
+
+    def _uploads(self, bot: str) -> Callable[[], float]:
+        """Books one upload in the bot's windows (30 a minute, 1000 an hour)."""
+        return lambda: self.delivery.store.reserve([f"aibot-upload:{bot}"], UPLOAD_LIMITS)
 
     # -- callbacks -------------------------------------------------------------------------------
 
@@ -224,16 +258,39 @@ class Connections:
             )
         finally:
             stream.finish()
+        self._after_stream(link, req_id, record, message, stream)
+
+    def _after_stream(
+        self, link: Link, req_id: str, record: InboxRecord, message: Message, stream: WsStream
+    ) -> None:
+        """The stream's files and pictures (uploaded), then its card, on the req_id; what the
+        req_id no longer takes goes by aibot_send_msg through the outbox."""
+        files, card = stream.extras(), stream.card
+        try:
+            while files:
+                media_id = upload(link, files[0], self._uploads(record.app))
+                link.request("aibot_respond_msg", files[0].frame_body(media_id), req_id=req_id)
+                files.pop(0)
+            if card is not None:
+                link.request("aibot_respond_msg", card_body(card), req_id=req_id)
+                card = None
+        except (WecomError, TimeoutError) as exc:
+            log.warning("bot %s: %s; the rest of the answer follows by aibot_send_msg",
+                        record.app, exc)  # fmt: skip
+            self.push_extras(f"{record.key}:extras", record.app, message, files, card)
 
     def _rerun(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
         """A callback re-run after a crash (its req_id died with the connection): the whole
         answer goes by aibot_send_msg."""
         ctx = self._context(record, message, route, match)
-        pieces: list[str] = []
+        got = _Collected()
         self.delivery.invoke(record, message, route, match, ctx=ctx,
-                             consume=lambda out: _collect(pieces, out))  # fmt: skip
-        if pieces and not message.is_event:
-            self.push(f"{record.key}:follow", record.app, message, "".join(pieces))
+                             consume=lambda out: _consume(got, out))  # fmt: skip
+        if not message.is_event:
+            if got.pieces:
+                self.push(f"{record.key}:follow", record.app, message, "".join(got.pieces))
+            files = [*got.files, *pictures(got.images)]
+            self.push_extras(f"{record.key}:extras", record.app, message, files, got.card)
         self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=True)
 
 
@@ -241,14 +298,17 @@ def _one(output: Any) -> Reply | None:
     return as_reply(joined(output))
 
 
-def _collect(pieces: list[str], output: Any) -> None:
-    """A handler's text, whatever its form (str, generator, StreamReply...)."""
+class _Collected:
+    """A handler's whole answer, whatever its form (str, generator, StreamReply...)."""
 
-    class _Text:
-        images: tuple[bytes, ...] = ()
-        card: dict[str, Any] | None = None
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.files: list[FileReply] = []
+        self.images: tuple[bytes, ...] = ()
+        self.card: dict[str, Any] | None = None
 
-        def append(self, piece: str) -> None:
-            pieces.append(piece)
+    def append(self, piece: str) -> None:
+        self.pieces.append(piece)
 
-    _consume(_Text(), output)
+    def add_file(self, reply: FileReply) -> None:
+        self.files.append(reply)

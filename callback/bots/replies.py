@@ -28,7 +28,7 @@ IMAGE_LIMIT_BYTES = 10 * 1024 * 1024
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
 
-def _check_images(images: Sequence[bytes]) -> None:
+def check_images(images: Sequence[bytes]) -> None:
     if len(images) > IMAGES_MAX:
         raise ValidationError(
             f"stream.msg_item: {len(images)} pictures, at most {IMAGES_MAX}",
@@ -65,7 +65,7 @@ class StreamReply(Reply):
     msg_type = "stream"
 
     def __post_init__(self) -> None:
-        _check_images(self.images)
+        check_images(self.images)
 
     def body(self) -> dict[str, Any]:
         return {"Content": self.content}
@@ -98,7 +98,7 @@ class StreamWithCard(Reply):
 
     def __post_init__(self) -> None:
         check_card(self.card)
-        _check_images(self.images)
+        check_images(self.images)
 
     def body(self) -> dict[str, Any]:
         return {"Content": self.content}

@@ -24,6 +24,7 @@ from callback.bots.replies import (
     split,
 )
 from callback.bots.streams import Stream, Streams, StreamState, stream_id
+from callback.bots.uploads import FileReply
 from callback.context import CallbackLog, Context
 from callback.delivery import Delivery
 from callback.delivery.outbox import RESPONSE_URL, Outbox
@@ -128,6 +129,8 @@ class Sink(Protocol):
 
     def append(self, piece: str) -> None: ...
 
+    def add_file(self, reply: FileReply) -> None: ...
+
 
 def _consume(stream: Sink, output: Any) -> Reply | None:
     """Feed a handler's output into the stream (see the module docstring)."""
@@ -150,8 +153,10 @@ def _take(stream: Sink, piece: Any) -> None:
         stream.append(piece.content)
     elif isinstance(piece, TemplateCardReply):
         stream.card = dict(piece.card)
+    elif isinstance(piece, FileReply):
+        stream.add_file(piece)
     else:
         raise TypeError(
             f"a bot handler gave {type(piece).__name__}; expected str, a generator of str, "
-            "StreamReply, StreamWithCard or TemplateCardReply"
+            "StreamReply, StreamWithCard, TemplateCardReply or FileReply"
         )

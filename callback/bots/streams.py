@@ -27,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from callback.bots.replies import split
+from callback.bots.replies import check_images, split
+from callback.bots.uploads import FileReply
+from callback.errors import ValidationError
 from callback.store import Store
 
 log = logging.getLogger("wecom.bots")
@@ -176,6 +178,18 @@ class Stream:
             self.full += piece
             self.dirty = True
         self.flush(self.streams.clock())
+
+    def add_file(self, reply: FileReply) -> None:
+        """A picture goes under the final snapshot; other kinds have no form here."""
+        if reply.kind != "image":
+            raise ValidationError(
+                f"msgtype: a bot in callback mode cannot answer with a {reply.kind} (WeCom's "
+                'callback transport takes a stream or a card); set mode = "connection"',
+                field="msgtype", value=reply.kind, limit="stream | template_card",
+            )  # fmt: skip
+        images = (*self.images, reply.data)
+        check_images(images)
+        self.images = images
 
     def flush(self, now: float) -> None:
         """Publish what is new, if the last snapshot is old enough."""

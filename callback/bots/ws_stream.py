@@ -21,6 +21,7 @@ from typing import Any
 from callback.bots.link import AckError, Link, LinkClosed
 from callback.bots.replies import split, stream_body
 from callback.bots.streams import LATE_NOTICE
+from callback.bots.uploads import FileReply, pictures
 
 log = logging.getLogger("wecom.bots.stream")
 
@@ -49,8 +50,9 @@ class WsStream:
         self.follow_up = follow_up  # sends text by aibot_send_msg (through the outbox)
         self.keepalive_s, self.hard_limit_s = keepalive_s, hard_limit_s
         self.full = ""
-        self.images: tuple[bytes, ...] = ()  # not sent over the connection (UNCONFIRMED there)
-        self.card: dict[str, Any] | None = None
+        self.images: tuple[bytes, ...] = ()  # uploaded and sent after the stream
+        self.card: dict[str, Any] | None = None  # sent after the stream and the files
+        self.files: list[FileReply] = []
         self.cut = False  # finished early: the whole answer follows by aibot_send_msg
         self._sent = ""
         self._first_at: float | None = None
@@ -63,6 +65,13 @@ class WsStream:
         with self._lock:
             self.full += piece
             self._lock.notify()
+
+    def add_file(self, reply: FileReply) -> None:
+        self.files.append(reply)
+
+    def extras(self) -> list[FileReply]:
+        """The files and pictures to send after the stream, in order."""
+        return [*self.files, *pictures(self.images)]
 
     def finish(self, timeout: float = 30.0) -> None:
         """The final frame (or the follow-up), then the pump ends."""
