@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import xml.etree.ElementTree as ET  # the oracle; reads our own sample files only
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -60,7 +62,7 @@ def sample(name: str) -> bytes:
 
 
 def etree_fields(plaintext: bytes) -> dict[str, Any]:
-    """The oracle: the root's children as nested dicts, repeated tags as lists, leaves as text."""
+    """The oracle: the root's children as nested dicts, repeated tags as tuples, leaves as text."""
 
     def node(element: ET.Element) -> Any:
         children = list(element)
@@ -71,10 +73,10 @@ def etree_fields(plaintext: bytes) -> dict[str, Any]:
             value = node(child)
             if child.tag not in out:
                 out[child.tag] = value
-            elif isinstance(out[child.tag], list):
-                out[child.tag].append(value)
+            elif isinstance(out[child.tag], tuple):
+                out[child.tag] += (value,)
             else:
-                out[child.tag] = [out[child.tag], value]
+                out[child.tag] = (out[child.tag], value)
         return out
 
     fields = node(ET.fromstring(plaintext))
@@ -545,6 +547,48 @@ def test_parsed_values_are_immutable() -> None:
     assert mutable == []  # no class exposes a list or dict, whatever its fields
 
 
+def mutable_paths(value: Any, path: str = "raw") -> list[str]:
+    """Where a dict, list, set or bytearray (anything a handler could change) is reachable."""
+    if isinstance(value, dict | list | set | bytearray):
+        return [path]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in mutable_paths(v, f"{path}[{k!r}]")]
+    if isinstance(value, tuple):
+        return [p for i, v in enumerate(value) for p in mutable_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def test_raw_is_immutable_all_the_way_down() -> None:
+    """A handler cannot change a parsed message through `.raw` (nor through `approval_info`, the
+    same frozen value): nested elements are read-only mappings, repeated elements tuples."""
+    msg = messages.parse(sample("open_approval_change"))
+    assert isinstance(msg, ApprovalChangeEvent)
+    info = msg.raw["ApprovalInfo"]
+    with pytest.raises(TypeError):
+        info["ThirdNo"] = "forged"
+    with pytest.raises(TypeError):
+        msg.approval_info["ThirdNo"] = "forged"  # type: ignore[index]
+    nodes = info["ApprovalNodes"]["ApprovalNode"]
+    assert type(nodes) is tuple
+    with pytest.raises(TypeError):
+        nodes[0]["Items"]["Item"][0]["ItemSpeech"] = "forged"
+    with pytest.raises(AttributeError):
+        nodes.append({"NodeStatus": "2"})
+    assert msg.raw["ApprovalInfo"]["ThirdNo"] == msg.approval_info["ThirdNo"] == "OA-20240610-0001"
+    assert (
+        msg.raw["ApprovalInfo"]["ApprovalNodes"]["ApprovalNode"][0]["Items"]["Item"][0][
+            "ItemSpeech"
+        ]
+        == "同意"
+    )
+
+    parsed = [messages.parse(sample(name)) for name in ALL_SAMPLES]
+    parsed.append(messages.parse(b'{"MsgType": "text", "A": {"B": [1, {"C": [2, {}]}]}}'))
+    reachable = [(msg.kind, path) for msg in parsed for path in mutable_paths(msg.raw)]
+    assert reachable == []
+    assert mutable_paths(MappingProxyType({"x": ({"y": 1},)})) == ["raw['x'][0]"]  # it finds them
+
+
 def test_template_card_selected_maps_questions_to_options() -> None:
     several = messages.parse(sample("template_card_event_several_questions"))
     misspelled = messages.parse(sample("template_card_event_misspelled"))
@@ -626,7 +670,7 @@ def test_unknown_msgtype_is_a_generic_message_keeping_raw() -> None:
     assert type(msg) is Message
     assert msg.kind == "hologram"
     assert msg.raw["HoloId"] == "h-001"
-    assert msg.raw["Frames"] == {"Frame": ["f1", "f2"]}
+    assert msg.raw["Frames"] == {"Frame": ("f1", "f2")}
     assert msg.dedup_key == "msg:7351234567890123499"
 
 
@@ -667,7 +711,7 @@ def test_unknown_event_is_a_generic_event_keeping_raw() -> None:
         (
             b'{"Anything": [1, 2, {"x": null}]}',
             Message,
-            {"msg_type": "", "raw": {"Anything": [1, 2, {"x": None}]}},
+            {"msg_type": "", "raw": {"Anything": (1, 2, {"x": None})}},
             "defde0c266aadc7eee8dd350738e07a6a1e40b4f",
         ),
     ],

@@ -13,6 +13,19 @@ from typing import Any
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def freeze(value: Any) -> Any:
+    """`value` made immutable all the way down: mappings become read-only copies
+    (MappingProxyType), lists and tuples become tuples, anything else is kept."""
+    if isinstance(value, Mapping):
+        frozen = {}
+        for key, item in value.items():
+            frozen[key] = freeze(item)
+        return MappingProxyType(frozen)
+    if isinstance(value, list | tuple):
+        return tuple([freeze(item) for item in value])
+    return value
+
+
 def wx(name: str, default: Any = "") -> Any:
     """Declare an attribute read from WeCom field `name`."""
     if isinstance(default, Mapping):
@@ -22,7 +35,8 @@ def wx(name: str, default: Any = "") -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """Any callback. Subclasses add typed fields; `raw` keeps every field as received."""
+    """Any callback. Subclasses add typed fields; `raw` keeps every field as received, immutable
+    all the way down (nested elements as read-only mappings, repeated ones as tuples)."""
 
     to_user: str = wx("ToUserName")
     from_user: str = wx("FromUserName")

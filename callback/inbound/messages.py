@@ -20,7 +20,7 @@ from typing import Any, TypeVar, get_type_hints
 
 from callback.errors import BadRequest
 from callback.inbound import xmlcodec
-from callback.inbound.base import _EMPTY, Event, Message, UserMessage, wx
+from callback.inbound.base import _EMPTY, Event, Message, UserMessage, freeze, wx
 from callback.inbound.events import (
     EVENT_TYPES,
     ApprovalChangeEvent,
@@ -142,8 +142,8 @@ M = TypeVar("M", bound=Message)
 def _lookup(raw: Mapping[str, Any], path: str) -> Any:
     value: Any = raw
     for part in path.split("."):
-        if isinstance(value, list):  # a repeated element: collect the field from each
-            return [_lookup(item, part) for item in value if isinstance(item, dict)]
+        if isinstance(value, tuple):  # a repeated element: collect the field from each
+            return [_lookup(item, part) for item in value if isinstance(item, Mapping)]
         if not isinstance(value, Mapping):
             return None
         value = value.get(part)
@@ -161,9 +161,9 @@ def _convert(value: Any, kind: Any, default: Any) -> Any:
     if kind in (str, "str"):
         return value if isinstance(value, str) else str(value)
     if isinstance(default, tuple):
-        return tuple(str(v) for v in (value if isinstance(value, list) else [value]))
+        return tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
     if isinstance(default, Mapping):
-        return MappingProxyType(value) if isinstance(value, dict) else default
+        return value if isinstance(value, Mapping) else default
     return value
 
 
@@ -178,7 +178,8 @@ def _plan(cls: type[Message]) -> tuple[tuple[str, str, Any, Any], ...]:
 
 
 def build(cls: type[M], raw: Mapping[str, Any], plaintext: bytes = b"") -> M:
-    """Build `cls` from a flat field mapping (as parsed), keeping `raw` and `plaintext`."""
+    """Build `cls` from a flat field mapping (as parsed), keeping `raw` (frozen) and `plaintext`."""
+    raw = freeze(raw)
     values: dict[str, Any] = {}
     for name, path, kind, default in _plan(cls):  # type: ignore[arg-type]
         value = raw.get(path) if "." not in path else _lookup(raw, path)
@@ -186,13 +187,13 @@ def build(cls: type[M], raw: Mapping[str, Any], plaintext: bytes = b"") -> M:
             values[name] = _convert(value, kind, default)
     if cls is TemplateCardEvent:
         values["selected_items"] = _selected_items(raw.get("SelectedItems"))
-    return cls(raw=MappingProxyType(dict(raw)), plaintext=plaintext, **values)
+    return cls(raw=raw, plaintext=plaintext, **values)
 
 
 def _as_list(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
-    return value if isinstance(value, list) else [value]
+    return list(value) if isinstance(value, tuple) else [value]
 
 
 def _selected_items(node: Any) -> tuple[SelectedItem, ...]:
@@ -206,7 +207,7 @@ def _selected_items(node: Any) -> tuple[SelectedItem, ...]:
         options = item.get("OptionIds") or item.get("OpitonIds") or {}
         ids = (
             options.get("OptionId") or options.get("OpitonId")
-            if isinstance(options, dict)
+            if isinstance(options, Mapping)
             else options
         )
         items.append(
