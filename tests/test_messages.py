@@ -215,6 +215,19 @@ EVENT_CASES: list[tuple[str, type[Message], dict[str, Any]]] = [
         },
     ),
     (
+        "pic_weixin_piclist_per_picture",  # one PicList per picture, Count last (WxJava #305)
+        PicEvent,
+        {
+            "event": "pic_weixin",
+            "count": 3,
+            "pic_md5_sums": (
+                "e1671797c52e15f763380b45e841ec32",
+                "8277e0910d750195b448797616e091ad",
+                "e4da3b7fbbce2345d7772b0674a318d5",
+            ),
+        },
+    ),
+    (
         "location_select",
         LocationSelectEvent,
         {
@@ -740,6 +753,7 @@ def test_sparse_or_unknown_input_takes_defaults(
             "soon",
         ),
         (b"<xml><MsgType>text</MsgType><AgentID>abc</AgentID></xml>", "agent_id", "AgentID", "abc"),
+        (b"<xml><MsgType>text</MsgType><AgentID></AgentID></xml>", "agent_id", "AgentID", ""),
         (b'{"MsgType": "location", "Scale": 1e400}', "scale", "Scale", "inf"),
         (
             b"<xml><MsgType>location</MsgType><Location_X>north</Location_X></xml>",
@@ -748,7 +762,15 @@ def test_sparse_or_unknown_input_takes_defaults(
             "north",
         ),
     ],
-    ids=["json-inf", "json-nan", "xml-word", "agentid-word", "scale-inf", "latitude-word"],
+    ids=[
+        "json-inf",
+        "json-nan",
+        "xml-word",
+        "agentid-word",
+        "agentid-empty",
+        "scale-inf",
+        "latitude-word",
+    ],
 )
 def test_malformed_numbers_take_the_default_and_stay_in_raw(
     plaintext: bytes, attr: str, field: str, kept: str
@@ -811,6 +833,95 @@ def test_xml_depth_limit_allows_protocol_depths() -> None:
     assert xmlcodec.parse(nested(xmlcodec.MAX_DEPTH))
     with pytest.raises(BadRequest, match="nested"):
         xmlcodec.parse(nested(xmlcodec.MAX_DEPTH + 1))
+
+
+# -- reading fields: repeated elements, spellings, plain values ------------------------------
+
+
+def test_a_repeated_element_at_any_step_keeps_every_occurrence_in_order() -> None:
+    pics = messages.parse(
+        b"<xml><MsgType>event</MsgType><Event>pic_sysphoto</Event><SendPicsInfo>"
+        b"<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item>"
+        b"</PicList><PicList><item><PicMd5Sum>c</PicMd5Sum></item></PicList>"
+        b"<PicList><item><PicMd5Sum>d</PicMd5Sum></item></PicList><Count>4</Count>"
+        b"</SendPicsInfo></xml>"
+    )
+    assert isinstance(pics, PicEvent)
+    assert (pics.count, pics.pic_md5_sums) == (4, ("a", "b", "c", "d"))
+    card = messages.parse(
+        b"<xml><MsgType>event</MsgType><Event>template_card_event</Event><SelectedItems>"
+        b"<SelectedItem><QuestionKey>q1</QuestionKey><OptionIds><OptionId>o1</OptionId>"
+        b"</OptionIds><OptionIds><OptionId>o2</OptionId><OptionId>o3</OptionId></OptionIds>"
+        b"</SelectedItem><SelectedItem><QuestionKey>q2</QuestionKey></SelectedItem>"
+        b"</SelectedItems></xml>"
+    )
+    assert isinstance(card, TemplateCardEvent)
+    assert card.selected_items == (
+        SelectedItem("q1", ("o1", "o2", "o3")),
+        SelectedItem("q2", ()),
+    )
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "attr", "expected"),
+    [
+        (
+            b"<xml><MsgType>text</MsgType><Content>a</Content><Content>b</Content></xml>",
+            "content",
+            "a",
+        ),
+        (b"<xml><MsgType>text</MsgType><Content><b>bold</b></Content></xml>", "content", ""),
+        (
+            b"<xml><MsgType>text</MsgType><AgentID>5</AgentID><AgentID>6</AgentID></xml>",
+            "agent_id",
+            5,
+        ),
+        (
+            b"<xml><MsgType>event</MsgType><Event>pic_weixin</Event>"
+            b"<SendPicsInfo><Count><n>2</n></Count></SendPicsInfo></xml>",
+            "count",
+            0,
+        ),
+        (b'{"MsgType": "text", "Content": ["a", "b"]}', "content", "a"),
+        (b'{"MsgType": "text", "Content": {"x": 1}}', "content", ""),
+        (b'{"MsgType": "text", "MsgId": 7351234567890123401}', "msg_id", "7351234567890123401"),
+        (
+            b'{"MsgType": "event", "Event": "pic_weixin", "SendPicsInfo": {"PicList": '
+            b'[{"item": {"PicMd5Sum": "a"}}, {"item": [{"PicMd5Sum": "b"}, {"PicMd5Sum": 7}]}]}}',
+            "pic_md5_sums",
+            ("a", "b", "7"),
+        ),
+    ],
+    ids=[
+        "repeated-text",
+        "text-with-children",
+        "repeated-number",
+        "number-with-children",
+        "json-array-text",
+        "json-object-text",
+        "json-number-text",
+        "json-arrays-at-two-steps",
+    ],
+)
+def test_typed_attributes_are_plain_values_never_reprs(
+    plaintext: bytes, attr: str, expected: object
+) -> None:
+    """A str attribute reads the first occurrence's text (an element with children has none), a
+    number the first occurrence's number, a tuple every occurrence: never the text of a dict or
+    a list."""
+    got = getattr(messages.parse(plaintext), attr)
+    assert got == expected
+    assert type(got) is type(expected)
+
+
+def test_field_names_match_in_any_case_and_the_exact_spelling_wins() -> None:
+    """Some clients write AgentId for AgentID, ItemUserid for ItemUserId."""
+    lower = messages.parse(b"<xml><MsgType>text</MsgType><AgentId>7</AgentId></xml>")
+    assert lower.agent_id == 7
+    both = messages.parse(
+        b"<xml><MsgType>text</MsgType><AgentId>7</AgentId><AgentID>1</AgentID></xml>"
+    )
+    assert both.agent_id == 1
 
 
 # -- JSON form -------------------------------------------------------------------------------

@@ -4,11 +4,13 @@ attribute to the WeCom field it is read from (see `callback.inbound.messages` fo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast, get_args, get_origin, get_type_hints
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -26,11 +28,128 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def wx(name: str, default: Any = "") -> Any:
-    """Declare an attribute read from WeCom field `name`."""
+def wx(name: str, default: Any = "", *aliases: str) -> Any:
+    """Declare an attribute read from WeCom field `name`, else from the first of `aliases` present.
+
+    A name may be a dotted path into nested elements ("BatchJob.JobId"); a repeated element at any
+    step contributes every occurrence, in order. The attribute's annotation says how the value is
+    read (see `read`)."""
+    paths = (name, *aliases)
     if isinstance(default, Mapping):
-        return field(default_factory=lambda: _EMPTY, metadata={"wx": name})
-    return field(default=default, metadata={"wx": name})
+        return field(default_factory=lambda: _EMPTY, metadata={"wx": paths})
+    return field(default=default, metadata={"wx": paths})
+
+
+# -- reading declared fields -------------------------------------------------------------------
+
+
+def _child(node: Mapping[str, Any], name: str) -> Any:
+    """`node[name]`, else the first child whose name differs only in case (`AgentId`)."""
+    value = node.get(name)
+    if value is None:
+        folded = name.casefold()
+        for key, item in node.items():
+            if isinstance(key, str) and key.casefold() == folded:
+                return item
+    return value
+
+
+def nodes(node: Any, path: tuple[str, ...]) -> list[Any]:
+    """Every value at `path` below `node`, in document order: a repeated element (a tuple) at any
+    step contributes each occurrence, so PicList.item.PicMd5Sum finds one sum per PicList."""
+    found = [node]
+    for name in path:
+        step: list[Any] = []
+        for item in found:
+            if isinstance(item, Mapping):
+                value = _child(item, name)
+                if isinstance(value, tuple):
+                    step.extend(value)
+                elif value is not None:
+                    step.append(value)
+        if not step:
+            return step
+        found = step
+    return found
+
+
+def _text(value: Any) -> str | None:
+    """A leaf's text (JSON scalars as text); None for an element with children, or null."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, Mapping | tuple):
+        return None
+    return str(value)
+
+
+def _number(kind: type[int] | type[float], value: Any) -> int | float | None:
+    """The number in a leaf, None when it is empty or malformed (the text stays in `.raw`)."""
+    if isinstance(value, Mapping | tuple) or value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e400 is inf
+        return None
+
+
+Reader = Callable[[list[Any]], Any]  # the values found (never empty) -> the attribute, or None
+
+
+def _reader(hint: Any) -> Reader:
+    """How an attribute of this annotation is read from the values found at its path."""
+    if hint is str:
+        return lambda found: _text(found[0])
+    if hint in (int, int | None):
+        return lambda found: _number(int, found[0])
+    if hint is float:
+        return lambda found: _number(float, found[0])
+    if get_origin(hint) is tuple:
+        item = get_args(hint)[0]
+        if dataclasses.is_dataclass(item):  # one value per occurrence, each with its own fields
+            part = cast(type[Any], item)
+            return lambda found: tuple(
+                part(**read(part, value if isinstance(value, Mapping) else _EMPTY))
+                for value in found
+            )
+        return lambda found: tuple(t for t in map(_text, found) if t is not None)
+    if get_origin(hint) is Mapping:
+        return lambda found: found[0] if isinstance(found[0], Mapping) else None
+    raise TypeError(f"wx() cannot read an attribute annotated {hint!r}")
+
+
+@cache
+def _plan(cls: type[Any]) -> tuple[tuple[str, tuple[tuple[str, ...], ...], Reader], ...]:
+    hints = get_type_hints(cls)
+    return tuple(
+        (f.name, tuple(tuple(p.split(".")) for p in f.metadata["wx"]), _reader(hints[f.name]))
+        for f in dataclasses.fields(cls)
+        if "wx" in f.metadata
+    )
+
+
+def read(cls: type[Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    """The `wx()` attributes of `cls` found in `node` (a frozen field mapping), typed by their
+    annotation:
+
+    - `str`, `int`, `float`: the first occurrence's text, converted; an element with children, an
+      empty number or a malformed one is skipped (the attribute keeps its default);
+    - `tuple[str, ...]`: the text of every occurrence, in order;
+    - `tuple[Part, ...]`: one `Part` (a dataclass declared with `wx()`) per occurrence, read from
+      that occurrence's own children;
+    - `Mapping[str, Any]`: the element as a read-only mapping.
+
+    The first of an attribute's paths that is present is read; absent attributes are left out,
+    so they take their defaults."""
+    values: dict[str, Any] = {}
+    for name, paths, reader in _plan(cls):  # type: ignore[arg-type]  # a class is hashable
+        for path in paths:
+            found = nodes(node, path)
+            if found:
+                value = reader(found)
+                if value is not None:
+                    values[name] = value
+                break
+    return values
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,10 +48,11 @@ class LocationSelectEvent(Event):
 
 @dataclass(frozen=True, slots=True)
 class SelectedItem:
-    """One answered question of a template card: its key and the chosen option ids."""
+    """One answered question of a template card: its key and the chosen option ids, in order
+    (`OptionIds`/`OptionId`, or the `OpitonIds`/`OpitonId` spelling of SKIT's copy)."""
 
-    question_key: str
-    option_ids: tuple[str, ...]
+    question_key: str = wx("QuestionKey")
+    option_ids: tuple[str, ...] = wx("OptionIds.OptionId", (), "OpitonIds.OpitonId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class TemplateCardMenuEvent(Event):
 class TemplateCardEvent(TemplateCardMenuEvent):
     """A card button was clicked or a selection submitted; `selected` maps question to options."""
 
-    selected_items: tuple[SelectedItem, ...] = ()
+    selected_items: tuple[SelectedItem, ...] = wx("SelectedItems.SelectedItem", ())
 
     @property
     def selected(self) -> Mapping[str, tuple[str, ...]]:

@@ -10,17 +10,15 @@ event classes in `events`, the member messages here; this module re-exports them
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass
-from functools import cache
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar
 
 from callback.errors import BadRequest
 from callback.inbound import xmlcodec
-from callback.inbound.base import _EMPTY, Event, Message, UserMessage, freeze, wx
+from callback.inbound.base import Event, Message, UserMessage, freeze, read, wx
 from callback.inbound.events import (
     EVENT_TYPES,
     ApprovalChangeEvent,
@@ -139,81 +137,10 @@ MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
 M = TypeVar("M", bound=Message)
 
 
-def _lookup(raw: Mapping[str, Any], path: str) -> Any:
-    value: Any = raw
-    for part in path.split("."):
-        if isinstance(value, tuple):  # a repeated element: collect the field from each
-            return [_lookup(item, part) for item in value if isinstance(item, Mapping)]
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _convert(value: Any, kind: Any, default: Any) -> Any:
-    try:
-        if kind in (int, "int", int | None) and value != "":
-            return int(value)
-        if kind in (float, "float"):
-            return float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e400 is inf
-        return default  # lenient on input: a malformed number keeps the raw text in .raw
-    if kind in (str, "str"):
-        return value if isinstance(value, str) else str(value)
-    if isinstance(default, tuple):
-        return tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
-    if isinstance(default, Mapping):
-        return value if isinstance(value, Mapping) else default
-    return value
-
-
-@cache
-def _plan(cls: type[Message]) -> tuple[tuple[str, str, Any, Any], ...]:
-    hints = get_type_hints(cls)
-    return tuple(
-        (f.name, f.metadata["wx"], hints[f.name], _EMPTY if f.default is MISSING else f.default)
-        for f in dataclasses.fields(cls)
-        if "wx" in f.metadata
-    )
-
-
 def build(cls: type[M], raw: Mapping[str, Any], plaintext: bytes = b"") -> M:
-    """Build `cls` from a flat field mapping (as parsed), keeping `raw` (frozen) and `plaintext`."""
+    """Build `cls` from a field mapping (as parsed), keeping `raw` (frozen) and `plaintext`."""
     raw = freeze(raw)
-    values: dict[str, Any] = {}
-    for name, path, kind, default in _plan(cls):  # type: ignore[arg-type]
-        value = raw.get(path) if "." not in path else _lookup(raw, path)
-        if value is not None:
-            values[name] = _convert(value, kind, default)
-    if cls is TemplateCardEvent:
-        values["selected_items"] = _selected_items(raw.get("SelectedItems"))
-    return cls(raw=raw, plaintext=plaintext, **values)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, tuple) else [value]
-
-
-def _selected_items(node: Any) -> tuple[SelectedItem, ...]:
-    """SelectedItems{SelectedItem{QuestionKey, OptionIds{OptionId}}}; OpitonIds also accepted."""
-    if not isinstance(node, Mapping):
-        return ()
-    items = []
-    for item in _as_list(node.get("SelectedItem")):
-        if not isinstance(item, Mapping):
-            continue
-        options = item.get("OptionIds") or item.get("OpitonIds") or {}
-        ids = (
-            options.get("OptionId") or options.get("OpitonId")
-            if isinstance(options, Mapping)
-            else options
-        )
-        items.append(
-            SelectedItem(str(item.get("QuestionKey", "")), tuple(str(i) for i in _as_list(ids)))
-        )
-    return tuple(items)
+    return cls(raw=raw, plaintext=plaintext, **read(cls, raw))
 
 
 def classify(raw: Mapping[str, Any]) -> type[Message]:
