@@ -20,8 +20,11 @@ from callback.errors import BadRequest
 from callback.inbound import messages, xmlcodec
 from callback.inbound.messages import (
     ApprovalChangeEvent,
+    ApprovalItem,
+    ApprovalNode,
     BatchJobResultEvent,
     CalendarEvent,
+    ChangeChainEvent,
     ChangeContactEvent,
     Event,
     ExternalChatEvent,
@@ -37,12 +40,21 @@ from callback.inbound.messages import (
     LocationSelectEvent,
     MeetingRoomEvent,
     Message,
+    NotifyNode,
+    OpenApprovalChangeEvent,
     PicEvent,
+    ProcessNode,
     ScanCodeEvent,
     SelectedItem,
+    ShareChangeEvent,
+    SpComment,
+    SpDetail,
+    SpRecord,
+    SysApprovalChangeEvent,
     TemplateCardEvent,
     TemplateCardMenuEvent,
     TextMessage,
+    UploadMediaJobFinishEvent,
     VideoMessage,
     VoiceMessage,
 )
@@ -352,10 +364,41 @@ EVENT_CASES: list[tuple[str, type[Message], dict[str, Any]]] = [
             "err_msg": "invalid party id",
         },
     ),
-    ("open_approval_change", ApprovalChangeEvent, {"event": "open_approval_change"}),
-    ("sys_approval_change", ApprovalChangeEvent, {"event": "sys_approval_change"}),
-    ("share_agent_change", Event, {"event": "share_agent_change"}),
-    ("share_chain_change", Event, {"event": "share_chain_change"}),
+    (
+        "open_approval_change",
+        OpenApprovalChangeEvent,
+        {
+            "event": "open_approval_change",
+            "third_no": "OA-20240610-0001",
+            "open_sp_name": "付款申请",
+            "open_template_id": "1234567890",
+            "open_sp_status": 2,
+            "apply_time": 1718000000,
+            "apply_user_name": "张三",
+            "apply_user_id": "zhangsan",
+            "apply_user_party": "产品部",
+            "apply_user_image": "https://wework.qpic.cn/wwhead/zhangsan/0",
+            "approver_step": 0,
+        },
+    ),
+    (
+        "sys_approval_change",
+        SysApprovalChangeEvent,
+        {
+            "event": "sys_approval_change",
+            "sp_no": "202406100001",
+            "sp_name": "请假",
+            "sp_status": 1,
+            "template_id": "3TkZjxugodbqpEMk9U1XKMbVSxKLBPzmdacoXALb",
+            "apply_time": 1718000000,
+            "applyer_user_id": "zhangsan",
+            "applyer_party": "1",
+            "notifyer_user_ids": ("wangwu",),
+            "statu_change_event": 1,
+        },
+    ),
+    ("share_agent_change", ShareChangeEvent, {"event": "share_agent_change"}),
+    ("share_chain_change", ShareChangeEvent, {"event": "share_chain_change"}),
     ("close_inactive_agent", InactiveAgentEvent, {"effect_time": 0}),
     ("reopen_inactive_agent", InactiveAgentEvent, {"effect_time": 0}),
     (
@@ -469,12 +512,21 @@ EVENT_CASES: list[tuple[str, type[Message], dict[str, Any]]] = [
         (
             name,
             MeetingRoomEvent,
-            {"event": name, "meeting_room_id": "42", "booking_id": "mtebsada6e027c123cbafAAA"},
+            {
+                "event": name,
+                "meeting_room_id": "42",
+                "booking_id": "mtebsada6e027c123cbafAAA",
+                "meeting_id": "mtebsada6e027c123cbafAAA",
+            },
         )
         for name in ("book_meeting_room", "cancel_meeting_room")
     ),
-    ("upload_media_job_finish", Event, {"event": "upload_media_job_finish"}),
-    ("change_chain", Event, {"event": "change_chain"}),
+    (
+        "upload_media_job_finish",
+        UploadMediaJobFinishEvent,
+        {"job_id": "jobid_S0MrnndvRG5fadSlLwiBqiDDbM143Uq"},
+    ),
+    ("change_chain", ChangeChainEvent, {"event": "change_chain", "chain_id": "", "group_ids": ()}),
     ("unknown_event", Event, {"event": "quantum_entangle", "event_key": "qk"}),
 ]
 
@@ -655,6 +707,76 @@ def test_sys_approval_change_keeps_nested_approval_info() -> None:
     assert info["Notifyer"]["UserId"] == "wangwu"
     assert info["Comments"]["CommentContent"] == "请补充附件"
     assert info["StatuChangeEvent"] == "1"
+
+
+def test_open_approval_change_types_each_step_and_approver_in_order() -> None:
+    msg = messages.parse(sample("open_approval_change"))
+    assert isinstance(msg, OpenApprovalChangeEvent) and isinstance(msg, ApprovalChangeEvent)
+    head = "https://wework.qpic.cn/wwhead"
+    assert msg.approval_nodes == (
+        ApprovalNode(
+            status=2,
+            attr=1,
+            node_type=1,
+            items=(
+                ApprovalItem("李四", "lisi", "", f"{head}/lisi/0", 2, "同意", 1718000300),
+                ApprovalItem("王五", "wangwu", "", f"{head}/wangwu/0", 1, "", 0),
+            ),
+        ),
+        ApprovalNode(
+            status=1,
+            attr=2,
+            node_type=2,
+            items=(ApprovalItem("赵六", "zhaoliu", "", f"{head}/zhaoliu/0", 1, "", 0),),
+        ),
+    )
+    assert msg.notify_nodes == (NotifyNode("钱七", "qianqi", "", f"{head}/qianqi/0"),)
+
+
+def test_sys_approval_change_types_records_comments_and_notified_members() -> None:
+    msg = messages.parse(sample("sys_approval_change"))
+    assert isinstance(msg, SysApprovalChangeEvent) and isinstance(msg, ApprovalChangeEvent)
+    assert msg.sp_records == (SpRecord(1, 1, (SpDetail("lisi", "", 1, 0),)),)
+    assert msg.comments == (SpComment("zhaoliu", 1718000200, "请补充附件", "6863326468212467898"),)
+    assert msg.process_nodes == ()
+
+
+def test_approval_steps_repeat_at_every_level() -> None:
+    """Several records, several details in each, several notified members and comments, several
+    process nodes with several sub-nodes: each kept, in order, with its own fields."""
+    msg = messages.parse(
+        b"<xml><MsgType>event</MsgType><Event>sys_approval_change</Event><ApprovalInfo>"
+        b"<SpRecord><SpStatus>2</SpStatus><Details><Approver><UserId>a</UserId></Approver>"
+        b"<SpStatus>2</SpStatus><MediaId>m1</MediaId><MediaId>m2</MediaId></Details>"
+        b"<Details><Approver><UserId>b</UserId></Approver></Details></SpRecord>"
+        b"<SpRecord><ApproverAttr>1</ApproverAttr><Details><Approver><UserId>c</UserId>"
+        b"</Approver></Details></SpRecord>"
+        b"<Notifyer><UserId>n1</UserId></Notifyer><Notifyer><UserId>n2</UserId></Notifyer>"
+        b"<Comments><CommentId>c1</CommentId><Attach>x</Attach><Attach>y</Attach></Comments>"
+        b"<Comments><CommentId>c2</CommentId></Comments>"
+        b"<ProcessList><NodeList><NodeType>1</NodeType><SubNodeList><UserInfo><UserId>p1</UserId>"
+        b"</UserInfo></SubNodeList><SubNodeList><UserInfo><UserId>p2</UserId></UserInfo>"
+        b"<Sptime>9</Sptime></SubNodeList></NodeList><NodeList><NodeType>2</NodeType></NodeList>"
+        b"</ProcessList></ApprovalInfo></xml>"
+    )
+    assert isinstance(msg, SysApprovalChangeEvent)
+    assert msg.sp_records == (
+        SpRecord(2, 0, (SpDetail("a", "", 2, 0, ("m1", "m2")), SpDetail("b"))),
+        SpRecord(0, 1, (SpDetail("c"),)),
+    )
+    assert msg.notifyer_user_ids == ("n1", "n2")
+    assert [c.comment_id for c in msg.comments] == ["c1", "c2"]
+    assert [c.attach for c in msg.comments] == [("x", "y"), ()]
+    assert [n.node_type for n in msg.process_nodes] == [1, 2]
+    assert [(s.user_id, s.sp_time) for s in msg.process_nodes[0].sub_nodes] == [
+        ("p1", 0),
+        ("p2", 9),
+    ]
+    assert msg.process_nodes[1].sub_nodes == ()
+    assert type(msg.process_nodes) is tuple and type(msg.process_nodes[0].sub_nodes) is tuple
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        msg.process_nodes[0].node_type = 3  # type: ignore[misc]
+    assert ProcessNode().sub_nodes == ()
 
 
 def test_change_contact_keeps_ext_attr_in_raw() -> None:

@@ -22,55 +22,122 @@ from callback.inbound.base import Event, Message, UserMessage, freeze, read, wx
 from callback.inbound.events import (
     EVENT_TYPES,
     ApprovalChangeEvent,
+    ApprovalItem,
+    ApprovalNode,
     BatchJobResultEvent,
     CalendarEvent,
+    ChangeAppAdminEvent,
+    ChangeChainEvent,
     ChangeContactEvent,
+    ChangeSchoolContactEvent,
+    CustomerAcquisitionEvent,
+    DocChangeEvent,
+    EmailChangeEvent,
+    ExtAttr,
     ExternalChatEvent,
     ExternalContactEvent,
     ExternalTagEvent,
     InactiveAgentEvent,
+    KfAccountAuthChangeEvent,
     KfMessageEvent,
     LivingStatusEvent,
     LocationEvent,
     LocationSelectEvent,
+    MeetingChangeEvent,
     MeetingRoomEvent,
+    MeetingStatisticsEvent,
+    MsgAuditNotifyEvent,
+    NotifyNode,
+    OpenApprovalChangeEvent,
     PicEvent,
+    ProcessNode,
+    ProcessSubNode,
+    ProgramNotifyEvent,
     ScanCodeEvent,
+    SecurityEvent,
     SelectedItem,
+    ShareChangeEvent,
+    SmartSheetChangeEvent,
+    SpComment,
+    SpDetail,
+    SpRecord,
+    SwitchWorkbenchModeEvent,
+    SysApprovalChangeEvent,
+    TaskCardClickEvent,
     TemplateCardEvent,
     TemplateCardMenuEvent,
+    UnlicensedNotifyEvent,
+    UploadMediaJobFinishEvent,
+    VipAccountApprovalEvent,
+    WedriveFileChangeEvent,
+    WedriveInsufficientCapacityEvent,
+    WedriveSpaceChangeEvent,
 )
 
 __all__ = [
     "EVENT_TYPES",
     "MESSAGE_TYPES",
     "ApprovalChangeEvent",
+    "ApprovalItem",
+    "ApprovalNode",
     "BatchJobResultEvent",
     "CalendarEvent",
+    "ChangeAppAdminEvent",
+    "ChangeChainEvent",
     "ChangeContactEvent",
+    "ChangeSchoolContactEvent",
+    "CustomerAcquisitionEvent",
+    "DocChangeEvent",
+    "EmailChangeEvent",
     "Event",
+    "ExtAttr",
     "ExternalChatEvent",
     "ExternalContactEvent",
     "ExternalTagEvent",
     "ImageMessage",
     "InactiveAgentEvent",
+    "KfAccountAuthChangeEvent",
     "KfMessageEvent",
     "LinkMessage",
     "LivingStatusEvent",
     "LocationEvent",
     "LocationMessage",
     "LocationSelectEvent",
+    "MeetingChangeEvent",
     "MeetingRoomEvent",
+    "MeetingStatisticsEvent",
     "Message",
+    "MsgAuditNotifyEvent",
+    "NotifyNode",
+    "OpenApprovalChangeEvent",
     "PicEvent",
+    "ProcessNode",
+    "ProcessSubNode",
+    "ProgramNotifyEvent",
     "ScanCodeEvent",
+    "SecurityEvent",
     "SelectedItem",
+    "ShareChangeEvent",
+    "ShortVideoMessage",
+    "SmartSheetChangeEvent",
+    "SpComment",
+    "SpDetail",
+    "SpRecord",
+    "SwitchWorkbenchModeEvent",
+    "SysApprovalChangeEvent",
+    "TaskCardClickEvent",
     "TemplateCardEvent",
     "TemplateCardMenuEvent",
     "TextMessage",
+    "UnlicensedNotifyEvent",
+    "UploadMediaJobFinishEvent",
     "UserMessage",
     "VideoMessage",
+    "VipAccountApprovalEvent",
     "VoiceMessage",
+    "WedriveFileChangeEvent",
+    "WedriveInsufficientCapacityEvent",
+    "WedriveSpaceChangeEvent",
     "build",
     "classify",
     "from_fields",
@@ -89,17 +156,25 @@ class TextMessage(UserMessage):
 @dataclass(frozen=True, slots=True)
 class ImageMessage(UserMessage):
     pic_url: str = wx("PicUrl")
-    media_id: str = wx("MediaId")
+    media_id: str = wx("MediaId", "", "Image.MediaId")
 
 
 @dataclass(frozen=True, slots=True)
 class VoiceMessage(UserMessage):
-    media_id: str = wx("MediaId")
+    media_id: str = wx("MediaId", "", "Voice.MediaId")
     format: str = wx("Format")
 
 
 @dataclass(frozen=True, slots=True)
 class VideoMessage(UserMessage):
+    media_id: str = wx("MediaId", "", "Video.MediaId")
+    thumb_media_id: str = wx("ThumbMediaId")
+
+
+@dataclass(frozen=True, slots=True)
+class ShortVideoMessage(UserMessage):
+    """shortvideo (a short video, the WeChat official-account type some clients also send)."""
+
     media_id: str = wx("MediaId")
     thumb_media_id: str = wx("ThumbMediaId")
 
@@ -127,6 +202,7 @@ MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
         "image": ImageMessage,
         "voice": VoiceMessage,
         "video": VideoMessage,
+        "shortvideo": ShortVideoMessage,
         "location": LocationMessage,
         "link": LinkMessage,
     }
