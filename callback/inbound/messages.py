@@ -233,7 +233,8 @@ def from_fields(raw: Mapping[str, Any], plaintext: bytes = b"") -> Message:
 
 
 def parse(plaintext: bytes) -> Message:
-    """Parse decrypted plaintext, XML (`<xml>...</xml>`) or JSON (`{...}`), into a typed value."""
+    """Parse decrypted plaintext, XML (`<xml>...</xml>`) or JSON (`{...}`), into a typed value;
+    a leading byte order mark, indentation and spaces in end tags (`</xml >`) are accepted."""
     try:
         return _parse(plaintext)
     except RecursionError:  # hostile JSON nesting (xmlcodec caps XML depth itself)
@@ -241,16 +242,17 @@ def parse(plaintext: bytes) -> Message:
 
 
 def _parse(plaintext: bytes) -> Message:
-    head = plaintext.lstrip()[:1]
+    body = plaintext.removeprefix(xmlcodec.BOM)  # leniently: json.loads refuses a BOM
+    head = body.lstrip()[:1]
     if head == b"{":
         try:
-            fields = json.loads(plaintext)
+            fields = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("decrypted message is not valid JSON") from None
         if not isinstance(fields, dict):
             raise BadRequest("decrypted JSON message is not an object")
     else:
-        doc = xmlcodec.parse(plaintext)
+        doc = xmlcodec.parse(body)
         fields = next(iter(doc.values()), None)
         if not isinstance(fields, dict):
             raise BadRequest("decrypted XML message has no fields")
