@@ -1,5 +1,7 @@
-"""The bases of inbound values: `Message`, `UserMessage` and `Event`, and `wx()`, which maps an
-attribute to the WeCom field it is read from (see `callback.inbound.messages` for the parsing).
+"""The bases of inbound values (`Message`, `UserMessage`, `Event`) and how their attributes are
+declared and read: `wx()` maps an attribute to the WeCom field(s) it is read from, `read()` reads
+them from a parsed field mapping by the attribute's annotation, and `freeze()` makes that mapping
+immutable all the way down. `callback.inbound.messages` parses plaintexts into these values.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _child(node: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-def nodes(node: Any, path: tuple[str, ...]) -> list[Any]:
+def _nodes(node: Any, path: tuple[str, ...]) -> list[Any]:
     """Every value at `path` below `node`, in document order: a repeated element (a tuple) at any
     step contributes each occurrence, so PicList.item.PicMd5Sum finds one sum per PicList."""
     found = [node]
@@ -143,7 +145,7 @@ def read(cls: type[Any], node: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, paths, reader in _plan(cls):  # type: ignore[arg-type]  # a class is hashable
         for path in paths:
-            found = nodes(node, path)
+            found = _nodes(node, path)
             if found:
                 value = reader(found)
                 if value is not None:

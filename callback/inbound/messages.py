@@ -2,10 +2,11 @@
 
 Each class maps its attributes to WeCom's field names with `wx("FieldName")`. Anything not mapped
 stays available in `.raw`, and an unknown MsgType or Event parses as `Message` / `Event`: never an
-error. Fields are typed by their annotation (str, int, float); missing fields take the default.
+error. Fields are typed by their annotation (str, int, float, a tuple of texts or of items, a
+mapping; see `base.read`); missing fields take the default.
 
-The classes live by noun: the bases (`Message`, `UserMessage`, `Event`) and `wx` in `base`, the
-event classes in `events`, the member messages here; this module re-exports them all.
+The classes live by noun: the bases (`Message`, `UserMessage`, `Event`), `wx` and the reading in
+`base`, the event classes in `events`, the member messages here; this module re-exports them all.
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class TextMessage(UserMessage):
     content: str = wx("Content")
+
+
+# media_id also reads a nested <Image>/<Voice>/<Video><MediaId> (the shape of go-wecom's samples)
 
 
 @dataclass(frozen=True, slots=True)
