@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from callback.inbound.messages import Event, Message, TemplateCardMenuEvent, TextMessage
+from callback.inbound.messages import (
+    Event,
+    Message,
+    TaskCardClickEvent,
+    TemplateCardMenuEvent,
+    TextMessage,
+)
 
 if TYPE_CHECKING:
     from callback.context import Context
@@ -68,10 +74,11 @@ class Route:
             return False, None
         if kind == "event":
             return message.event.lower() == pattern, None
-        if kind == "click":
-            return message.event == "click" and message.event_key == pattern, message.event_key
+        if kind == "click":  # CLICK too: some clients' samples capitalise it
+            clicked = message.event.lower() == "click" and message.event_key == pattern
+            return clicked, message.event_key
         if kind == "card_action":
-            if not isinstance(message, TemplateCardMenuEvent):
+            if not isinstance(message, TemplateCardMenuEvent | TaskCardClickEvent):
                 return False, None
             return pattern is None or message.event_key == pattern, message.event_key
         return False, None
@@ -115,13 +122,14 @@ class Router:
     def click(
         self, key: str, *, app: str | None = None, background: bool = False
     ) -> Callable[[H], H]:
-        """A menu click with this EventKey: `@router.click("V1001_TODAY")`."""
+        """A menu click (event `click`, in any case) with this EventKey: `@router.click("V1")`."""
         return self._decorator("click", key, app, background)
 
     def card_action(
         self, key: str | None = None, *, app: str | None = None, background: bool = False
     ) -> Callable[[H], H]:
-        """A template-card button or menu key (None: any): `@router.card_action("OK")`."""
+        """A template-card button or menu key, or a task-card button (taskcard_click), by its
+        EventKey (None: any): `@router.card_action("OK")`."""
         return self._decorator("card_action", key, app, background)
 
     def text(

@@ -171,6 +171,18 @@ def test_unknown_types_parse_generically_and_keep_raw() -> None:
     assert odd.msg_type == "sticker" and odd.raw["sticker"] == {"id": 1}
 
 
+def test_raw_is_immutable_all_the_way_down() -> None:
+    odd = parse(doc(msgid="z", msgtype="sticker", sticker={"id": 1, "tags": ["a", {"b": 2}]}))
+    with pytest.raises(TypeError):
+        odd.raw["sticker"]["id"] = 2
+    with pytest.raises(TypeError):
+        odd.raw["sticker"]["tags"][1]["b"] = 3
+    assert odd.raw["sticker"]["tags"] == ("a", {"b": 2})  # a list arrives as a tuple
+    with pytest.raises(TypeError):
+        odd.raw["from"]["userid"] = "mallory"
+    assert odd.from_user == odd.raw["from"]["userid"] == "USERID"
+
+
 # -- replies --------------------------------------------------------------------------------
 
 

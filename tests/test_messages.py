@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import xml.etree.ElementTree as ET  # the oracle; reads our own sample files only
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -18,8 +20,11 @@ from callback.errors import BadRequest
 from callback.inbound import messages, xmlcodec
 from callback.inbound.messages import (
     ApprovalChangeEvent,
+    ApprovalItem,
+    ApprovalNode,
     BatchJobResultEvent,
     CalendarEvent,
+    ChangeChainEvent,
     ChangeContactEvent,
     Event,
     ExternalChatEvent,
@@ -35,12 +40,21 @@ from callback.inbound.messages import (
     LocationSelectEvent,
     MeetingRoomEvent,
     Message,
+    NotifyNode,
+    OpenApprovalChangeEvent,
     PicEvent,
+    ProcessNode,
     ScanCodeEvent,
     SelectedItem,
+    ShareChangeEvent,
+    SpComment,
+    SpDetail,
+    SpRecord,
+    SysApprovalChangeEvent,
     TemplateCardEvent,
     TemplateCardMenuEvent,
     TextMessage,
+    UploadMediaJobFinishEvent,
     VideoMessage,
     VoiceMessage,
 )
@@ -60,7 +74,7 @@ def sample(name: str) -> bytes:
 
 
 def etree_fields(plaintext: bytes) -> dict[str, Any]:
-    """The oracle: the root's children as nested dicts, repeated tags as lists, leaves as text."""
+    """The oracle: the root's children as nested dicts, repeated tags as tuples, leaves as text."""
 
     def node(element: ET.Element) -> Any:
         children = list(element)
@@ -71,10 +85,10 @@ def etree_fields(plaintext: bytes) -> dict[str, Any]:
             value = node(child)
             if child.tag not in out:
                 out[child.tag] = value
-            elif isinstance(out[child.tag], list):
-                out[child.tag].append(value)
+            elif isinstance(out[child.tag], tuple):
+                out[child.tag] += (value,)
             else:
-                out[child.tag] = [out[child.tag], value]
+                out[child.tag] = (out[child.tag], value)
         return out
 
     fields = node(ET.fromstring(plaintext))
@@ -213,6 +227,19 @@ EVENT_CASES: list[tuple[str, type[Message], dict[str, Any]]] = [
         },
     ),
     (
+        "pic_weixin_piclist_per_picture",  # one PicList per picture, Count last (WxJava #305)
+        PicEvent,
+        {
+            "event": "pic_weixin",
+            "count": 3,
+            "pic_md5_sums": (
+                "e1671797c52e15f763380b45e841ec32",
+                "8277e0910d750195b448797616e091ad",
+                "e4da3b7fbbce2345d7772b0674a318d5",
+            ),
+        },
+    ),
+    (
         "location_select",
         LocationSelectEvent,
         {
@@ -337,10 +364,41 @@ EVENT_CASES: list[tuple[str, type[Message], dict[str, Any]]] = [
             "err_msg": "invalid party id",
         },
     ),
-    ("open_approval_change", ApprovalChangeEvent, {"event": "open_approval_change"}),
-    ("sys_approval_change", ApprovalChangeEvent, {"event": "sys_approval_change"}),
-    ("share_agent_change", Event, {"event": "share_agent_change"}),
-    ("share_chain_change", Event, {"event": "share_chain_change"}),
+    (
+        "open_approval_change",
+        OpenApprovalChangeEvent,
+        {
+            "event": "open_approval_change",
+            "third_no": "OA-20240610-0001",
+            "open_sp_name": "付款申请",
+            "open_template_id": "1234567890",
+            "open_sp_status": 2,
+            "apply_time": 1718000000,
+            "apply_user_name": "张三",
+            "apply_user_id": "zhangsan",
+            "apply_user_party": "产品部",
+            "apply_user_image": "https://wework.qpic.cn/wwhead/zhangsan/0",
+            "approver_step": 0,
+        },
+    ),
+    (
+        "sys_approval_change",
+        SysApprovalChangeEvent,
+        {
+            "event": "sys_approval_change",
+            "sp_no": "202406100001",
+            "sp_name": "请假",
+            "sp_status": 1,
+            "template_id": "3TkZjxugodbqpEMk9U1XKMbVSxKLBPzmdacoXALb",
+            "apply_time": 1718000000,
+            "applyer_user_id": "zhangsan",
+            "applyer_party": "1",
+            "notifyer_user_ids": ("wangwu",),
+            "statu_change_event": 1,
+        },
+    ),
+    ("share_agent_change", ShareChangeEvent, {"event": "share_agent_change"}),
+    ("share_chain_change", ShareChangeEvent, {"event": "share_chain_change"}),
     ("close_inactive_agent", InactiveAgentEvent, {"effect_time": 0}),
     ("reopen_inactive_agent", InactiveAgentEvent, {"effect_time": 0}),
     (
@@ -454,12 +512,21 @@ EVENT_CASES: list[tuple[str, type[Message], dict[str, Any]]] = [
         (
             name,
             MeetingRoomEvent,
-            {"event": name, "meeting_room_id": "42", "booking_id": "mtebsada6e027c123cbafAAA"},
+            {
+                "event": name,
+                "meeting_room_id": "42",
+                "booking_id": "mtebsada6e027c123cbafAAA",
+                "meeting_id": "mtebsada6e027c123cbafAAA",
+            },
         )
         for name in ("book_meeting_room", "cancel_meeting_room")
     ),
-    ("upload_media_job_finish", Event, {"event": "upload_media_job_finish"}),
-    ("change_chain", Event, {"event": "change_chain"}),
+    (
+        "upload_media_job_finish",
+        UploadMediaJobFinishEvent,
+        {"job_id": "jobid_S0MrnndvRG5fadSlLwiBqiDDbM143Uq"},
+    ),
+    ("change_chain", ChangeChainEvent, {"event": "change_chain", "chain_id": "", "group_ids": ()}),
     ("unknown_event", Event, {"event": "quantum_entangle", "event_key": "qk"}),
 ]
 
@@ -545,6 +612,48 @@ def test_parsed_values_are_immutable() -> None:
     assert mutable == []  # no class exposes a list or dict, whatever its fields
 
 
+def mutable_paths(value: Any, path: str = "raw") -> list[str]:
+    """Where a dict, list, set or bytearray (anything a handler could change) is reachable."""
+    if isinstance(value, dict | list | set | bytearray):
+        return [path]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in mutable_paths(v, f"{path}[{k!r}]")]
+    if isinstance(value, tuple):
+        return [p for i, v in enumerate(value) for p in mutable_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def test_raw_is_immutable_all_the_way_down() -> None:
+    """A handler cannot change a parsed message through `.raw` (nor through `approval_info`, the
+    same frozen value): nested elements are read-only mappings, repeated elements tuples."""
+    msg = messages.parse(sample("open_approval_change"))
+    assert isinstance(msg, ApprovalChangeEvent)
+    info = msg.raw["ApprovalInfo"]
+    with pytest.raises(TypeError):
+        info["ThirdNo"] = "forged"
+    with pytest.raises(TypeError):
+        msg.approval_info["ThirdNo"] = "forged"  # type: ignore[index]
+    nodes = info["ApprovalNodes"]["ApprovalNode"]
+    assert type(nodes) is tuple
+    with pytest.raises(TypeError):
+        nodes[0]["Items"]["Item"][0]["ItemSpeech"] = "forged"
+    with pytest.raises(AttributeError):
+        nodes.append({"NodeStatus": "2"})
+    assert msg.raw["ApprovalInfo"]["ThirdNo"] == msg.approval_info["ThirdNo"] == "OA-20240610-0001"
+    assert (
+        msg.raw["ApprovalInfo"]["ApprovalNodes"]["ApprovalNode"][0]["Items"]["Item"][0][
+            "ItemSpeech"
+        ]
+        == "同意"
+    )
+
+    parsed = [messages.parse(sample(name)) for name in ALL_SAMPLES]
+    parsed.append(messages.parse(b'{"MsgType": "text", "A": {"B": [1, {"C": [2, {}]}]}}'))
+    reachable = [(msg.kind, path) for msg in parsed for path in mutable_paths(msg.raw)]
+    assert reachable == []
+    assert mutable_paths(MappingProxyType({"x": ({"y": 1},)})) == ["raw['x'][0]"]  # it finds them
+
+
 def test_template_card_selected_maps_questions_to_options() -> None:
     several = messages.parse(sample("template_card_event_several_questions"))
     misspelled = messages.parse(sample("template_card_event_misspelled"))
@@ -600,6 +709,76 @@ def test_sys_approval_change_keeps_nested_approval_info() -> None:
     assert info["StatuChangeEvent"] == "1"
 
 
+def test_open_approval_change_types_each_step_and_approver_in_order() -> None:
+    msg = messages.parse(sample("open_approval_change"))
+    assert isinstance(msg, OpenApprovalChangeEvent) and isinstance(msg, ApprovalChangeEvent)
+    head = "https://wework.qpic.cn/wwhead"
+    assert msg.approval_nodes == (
+        ApprovalNode(
+            status=2,
+            attr=1,
+            node_type=1,
+            items=(
+                ApprovalItem("李四", "lisi", "", f"{head}/lisi/0", 2, "同意", 1718000300),
+                ApprovalItem("王五", "wangwu", "", f"{head}/wangwu/0", 1, "", 0),
+            ),
+        ),
+        ApprovalNode(
+            status=1,
+            attr=2,
+            node_type=2,
+            items=(ApprovalItem("赵六", "zhaoliu", "", f"{head}/zhaoliu/0", 1, "", 0),),
+        ),
+    )
+    assert msg.notify_nodes == (NotifyNode("钱七", "qianqi", "", f"{head}/qianqi/0"),)
+
+
+def test_sys_approval_change_types_records_comments_and_notified_members() -> None:
+    msg = messages.parse(sample("sys_approval_change"))
+    assert isinstance(msg, SysApprovalChangeEvent) and isinstance(msg, ApprovalChangeEvent)
+    assert msg.sp_records == (SpRecord(1, 1, (SpDetail("lisi", "", 1, 0),)),)
+    assert msg.comments == (SpComment("zhaoliu", 1718000200, "请补充附件", "6863326468212467898"),)
+    assert msg.process_nodes == ()
+
+
+def test_approval_steps_repeat_at_every_level() -> None:
+    """Several records, several details in each, several notified members and comments, several
+    process nodes with several sub-nodes: each kept, in order, with its own fields."""
+    msg = messages.parse(
+        b"<xml><MsgType>event</MsgType><Event>sys_approval_change</Event><ApprovalInfo>"
+        b"<SpRecord><SpStatus>2</SpStatus><Details><Approver><UserId>a</UserId></Approver>"
+        b"<SpStatus>2</SpStatus><MediaId>m1</MediaId><MediaId>m2</MediaId></Details>"
+        b"<Details><Approver><UserId>b</UserId></Approver></Details></SpRecord>"
+        b"<SpRecord><ApproverAttr>1</ApproverAttr><Details><Approver><UserId>c</UserId>"
+        b"</Approver></Details></SpRecord>"
+        b"<Notifyer><UserId>n1</UserId></Notifyer><Notifyer><UserId>n2</UserId></Notifyer>"
+        b"<Comments><CommentId>c1</CommentId><Attach>x</Attach><Attach>y</Attach></Comments>"
+        b"<Comments><CommentId>c2</CommentId></Comments>"
+        b"<ProcessList><NodeList><NodeType>1</NodeType><SubNodeList><UserInfo><UserId>p1</UserId>"
+        b"</UserInfo></SubNodeList><SubNodeList><UserInfo><UserId>p2</UserId></UserInfo>"
+        b"<Sptime>9</Sptime></SubNodeList></NodeList><NodeList><NodeType>2</NodeType></NodeList>"
+        b"</ProcessList></ApprovalInfo></xml>"
+    )
+    assert isinstance(msg, SysApprovalChangeEvent)
+    assert msg.sp_records == (
+        SpRecord(2, 0, (SpDetail("a", "", 2, 0, ("m1", "m2")), SpDetail("b"))),
+        SpRecord(0, 1, (SpDetail("c"),)),
+    )
+    assert msg.notifyer_user_ids == ("n1", "n2")
+    assert [c.comment_id for c in msg.comments] == ["c1", "c2"]
+    assert [c.attach for c in msg.comments] == [("x", "y"), ()]
+    assert [n.node_type for n in msg.process_nodes] == [1, 2]
+    assert [(s.user_id, s.sp_time) for s in msg.process_nodes[0].sub_nodes] == [
+        ("p1", 0),
+        ("p2", 9),
+    ]
+    assert msg.process_nodes[1].sub_nodes == ()
+    assert type(msg.process_nodes) is tuple and type(msg.process_nodes[0].sub_nodes) is tuple
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        msg.process_nodes[0].node_type = 3  # type: ignore[misc]
+    assert ProcessNode().sub_nodes == ()
+
+
 def test_change_contact_keeps_ext_attr_in_raw() -> None:
     msg = messages.parse(sample("change_contact_create_user"))
     items = msg.raw["ExtAttr"]["Item"]
@@ -626,7 +805,7 @@ def test_unknown_msgtype_is_a_generic_message_keeping_raw() -> None:
     assert type(msg) is Message
     assert msg.kind == "hologram"
     assert msg.raw["HoloId"] == "h-001"
-    assert msg.raw["Frames"] == {"Frame": ["f1", "f2"]}
+    assert msg.raw["Frames"] == {"Frame": ("f1", "f2")}
     assert msg.dedup_key == "msg:7351234567890123499"
 
 
@@ -667,7 +846,7 @@ def test_unknown_event_is_a_generic_event_keeping_raw() -> None:
         (
             b'{"Anything": [1, 2, {"x": null}]}',
             Message,
-            {"msg_type": "", "raw": {"Anything": [1, 2, {"x": None}]}},
+            {"msg_type": "", "raw": {"Anything": (1, 2, {"x": None})}},
             "defde0c266aadc7eee8dd350738e07a6a1e40b4f",
         ),
     ],
@@ -696,6 +875,7 @@ def test_sparse_or_unknown_input_takes_defaults(
             "soon",
         ),
         (b"<xml><MsgType>text</MsgType><AgentID>abc</AgentID></xml>", "agent_id", "AgentID", "abc"),
+        (b"<xml><MsgType>text</MsgType><AgentID></AgentID></xml>", "agent_id", "AgentID", ""),
         (b'{"MsgType": "location", "Scale": 1e400}', "scale", "Scale", "inf"),
         (
             b"<xml><MsgType>location</MsgType><Location_X>north</Location_X></xml>",
@@ -704,7 +884,15 @@ def test_sparse_or_unknown_input_takes_defaults(
             "north",
         ),
     ],
-    ids=["json-inf", "json-nan", "xml-word", "agentid-word", "scale-inf", "latitude-word"],
+    ids=[
+        "json-inf",
+        "json-nan",
+        "xml-word",
+        "agentid-word",
+        "agentid-empty",
+        "scale-inf",
+        "latitude-word",
+    ],
 )
 def test_malformed_numbers_take_the_default_and_stay_in_raw(
     plaintext: bytes, attr: str, field: str, kept: str
@@ -767,6 +955,95 @@ def test_xml_depth_limit_allows_protocol_depths() -> None:
     assert xmlcodec.parse(nested(xmlcodec.MAX_DEPTH))
     with pytest.raises(BadRequest, match="nested"):
         xmlcodec.parse(nested(xmlcodec.MAX_DEPTH + 1))
+
+
+# -- reading fields: repeated elements, spellings, plain values ------------------------------
+
+
+def test_a_repeated_element_at_any_step_keeps_every_occurrence_in_order() -> None:
+    pics = messages.parse(
+        b"<xml><MsgType>event</MsgType><Event>pic_sysphoto</Event><SendPicsInfo>"
+        b"<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item>"
+        b"</PicList><PicList><item><PicMd5Sum>c</PicMd5Sum></item></PicList>"
+        b"<PicList><item><PicMd5Sum>d</PicMd5Sum></item></PicList><Count>4</Count>"
+        b"</SendPicsInfo></xml>"
+    )
+    assert isinstance(pics, PicEvent)
+    assert (pics.count, pics.pic_md5_sums) == (4, ("a", "b", "c", "d"))
+    card = messages.parse(
+        b"<xml><MsgType>event</MsgType><Event>template_card_event</Event><SelectedItems>"
+        b"<SelectedItem><QuestionKey>q1</QuestionKey><OptionIds><OptionId>o1</OptionId>"
+        b"</OptionIds><OptionIds><OptionId>o2</OptionId><OptionId>o3</OptionId></OptionIds>"
+        b"</SelectedItem><SelectedItem><QuestionKey>q2</QuestionKey></SelectedItem>"
+        b"</SelectedItems></xml>"
+    )
+    assert isinstance(card, TemplateCardEvent)
+    assert card.selected_items == (
+        SelectedItem("q1", ("o1", "o2", "o3")),
+        SelectedItem("q2", ()),
+    )
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "attr", "expected"),
+    [
+        (
+            b"<xml><MsgType>text</MsgType><Content>a</Content><Content>b</Content></xml>",
+            "content",
+            "a",
+        ),
+        (b"<xml><MsgType>text</MsgType><Content><b>bold</b></Content></xml>", "content", ""),
+        (
+            b"<xml><MsgType>text</MsgType><AgentID>5</AgentID><AgentID>6</AgentID></xml>",
+            "agent_id",
+            5,
+        ),
+        (
+            b"<xml><MsgType>event</MsgType><Event>pic_weixin</Event>"
+            b"<SendPicsInfo><Count><n>2</n></Count></SendPicsInfo></xml>",
+            "count",
+            0,
+        ),
+        (b'{"MsgType": "text", "Content": ["a", "b"]}', "content", "a"),
+        (b'{"MsgType": "text", "Content": {"x": 1}}', "content", ""),
+        (b'{"MsgType": "text", "MsgId": 7351234567890123401}', "msg_id", "7351234567890123401"),
+        (
+            b'{"MsgType": "event", "Event": "pic_weixin", "SendPicsInfo": {"PicList": '
+            b'[{"item": {"PicMd5Sum": "a"}}, {"item": [{"PicMd5Sum": "b"}, {"PicMd5Sum": 7}]}]}}',
+            "pic_md5_sums",
+            ("a", "b", "7"),
+        ),
+    ],
+    ids=[
+        "repeated-text",
+        "text-with-children",
+        "repeated-number",
+        "number-with-children",
+        "json-array-text",
+        "json-object-text",
+        "json-number-text",
+        "json-arrays-at-two-steps",
+    ],
+)
+def test_typed_attributes_are_plain_values_never_reprs(
+    plaintext: bytes, attr: str, expected: object
+) -> None:
+    """A str attribute reads the first occurrence's text (an element with children has none), a
+    number the first occurrence's number, a tuple every occurrence: never the text of a dict or
+    a list."""
+    got = getattr(messages.parse(plaintext), attr)
+    assert got == expected
+    assert type(got) is type(expected)
+
+
+def test_field_names_match_in_any_case_and_the_exact_spelling_wins() -> None:
+    """Some clients write AgentId for AgentID, ItemUserid for ItemUserId."""
+    lower = messages.parse(b"<xml><MsgType>text</MsgType><AgentId>7</AgentId></xml>")
+    assert lower.agent_id == 7
+    both = messages.parse(
+        b"<xml><MsgType>text</MsgType><AgentId>7</AgentId><AgentID>1</AgentID></xml>"
+    )
+    assert both.agent_id == 1
 
 
 # -- JSON form -------------------------------------------------------------------------------

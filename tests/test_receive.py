@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -154,6 +155,70 @@ def test_json_callback_gets_json_reply(sim: Simulator) -> None:
     reply = parse(sim.open_reply(response.data))
     assert reply.raw["Content"] == "got json!"
     assert (reply.to_user, reply.from_user) == ("zhangsan", CORP_ID)
+
+
+CLICK_FIELDS = (
+    f"<ToUserName><![CDATA[{CORP_ID}]]></ToUserName>",
+    "<FromUserName><![CDATA[zhangsan]]></FromUserName>",
+    "<CreateTime>1718000105</CreateTime>",
+    "<MsgType><![CDATA[event]]></MsgType>",
+    "<Event><![CDATA[click]]></Event>",
+    "<EventKey><![CDATA[MENU_HELP]]></EventKey>",
+    "<AgentID>1000002</AgentID>",
+)
+FLAT = "<xml>" + "".join(CLICK_FIELDS) + "</xml>"
+INDENTED = "<xml>\n" + "".join(f"    {line}\n" for line in CLICK_FIELDS) + "</xml>"
+CLICK_JSON = json.dumps(
+    {
+        "ToUserName": CORP_ID,
+        "FromUserName": "zhangsan",
+        "CreateTime": 1718000105,
+        "MsgType": "event",
+        "Event": "click",
+        "EventKey": "MENU_HELP",
+        "AgentID": 1000002,
+    }
+)
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    "plaintext",
+    [
+        BOM + FLAT.encode(),
+        INDENTED.encode(),
+        FLAT.replace("</xml>", "</xml >").encode(),
+        FLAT.replace("</EventKey>", "</EventKey >").encode(),
+        b"\n\t " + FLAT.encode() + b"\r\n",
+        BOM + INDENTED.replace("</xml>", "</xml >").replace("\n", "\r\n").encode(),
+        BOM + CLICK_JSON.encode(),
+    ],
+    ids=["bom", "indented", "space-in-root-end-tag", "space-in-end-tag", "surrounding-space",
+         "bom-indented-crlf-space", "bom-json"],
+)  # fmt: skip
+def test_lenient_formatting_routes_the_same(sim: Simulator, plaintext: bytes) -> None:
+    """A byte order mark, indentation and `</xml >`, as other projects' samples have them."""
+    seen: list[tuple[str, str]] = []
+    router = Router()
+
+    @router.click("MENU_HELP")
+    def help_click(message, ctx):  # type: ignore[no-untyped-def]
+        seen.append((message.from_user, message.event_key))
+        return "help"
+
+    status, reply = post(client(router), sim, plaintext)
+    assert status == 200 and parse(reply).raw["Content"] == "help"
+    assert seen == [("zhangsan", "MENU_HELP")]
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["xml", "json"])
+def test_an_envelope_with_a_byte_order_mark_is_read(sim: Simulator, as_json: bool) -> None:
+    router = Router()
+    router.add("default", None, lambda m, ctx: "ok")
+    query, body = sim.post(sim.text("x"), as_json=as_json)
+    response = client(router).post(URL, query_string=query, data=BOM + body)
+    assert response.status_code == 200
+    assert parse(sim.open_reply(response.data)).raw["Content"] == "ok"
 
 
 def test_handler_error_is_logged_with_key_and_type(

@@ -65,6 +65,43 @@ def test_each_decorator_matches_its_kind(sim: Simulator) -> None:
         assert resolve(router, other_message)[0] == "other"
 
 
+@pytest.mark.parametrize("name", ["click", "CLICK", "Click"])
+def test_click_matches_the_event_name_in_any_case(sim: Simulator, name: str) -> None:
+    """wechatpy's and others' samples send CLICK; WeCom documents click."""
+    router = Router()
+
+    @router.click("K1")
+    def on_click(m, ctx): ...  # type: ignore[no-untyped-def]
+
+    @router.default()
+    def other(m, ctx): ...  # type: ignore[no-untyped-def]
+
+    assert resolve(router, sim.event(name, EventKey="K1")) == ("on_click", "K1")
+    assert resolve(router, sim.event(name, EventKey="K2"))[0] == "other"
+    assert resolve(router, sim.event("view", EventKey="K1"))[0] == "other"
+
+
+def test_card_action_matches_a_task_card_button(sim: Simulator) -> None:
+    router, any_card = Router(), Router()
+
+    @router.card_action("key111")
+    def on_key(m, ctx): ...  # type: ignore[no-untyped-def]
+
+    @router.default()
+    def other(m, ctx): ...  # type: ignore[no-untyped-def]
+
+    @any_card.card_action()
+    def on_any(m, ctx): ...  # type: ignore[no-untyped-def]
+
+    taskcard = sim.event("taskcard_click", EventKey="key111", TaskId="taskid111")
+    assert resolve(router, taskcard) == ("on_key", "key111")
+    assert resolve(router, sim.event("TASKCARD_CLICK", EventKey="key111"))[0] == "on_key"
+    assert resolve(router, taskcard | {"EventKey": "key222"})[0] == "other"
+    assert resolve(any_card, taskcard) == ("on_any", "key111")
+    found = any_card.compile()(from_fields(sim.click("key111")), "hr")
+    assert found is None  # a menu click is not a card action
+
+
 def test_priority_app_filter_and_includes(sim: Simulator) -> None:
     root, first, second = Router(), Router(), Router()
 

@@ -14,10 +14,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from callback.errors import BadRequest
+from callback.inbound.base import freeze
 from callback.inbound.messages import (
     Event,
     Message,
@@ -207,13 +207,17 @@ def parse(plaintext: bytes) -> Message:
         raise BadRequest("decrypted bot callback is nested too deeply") from None
     if not isinstance(doc, dict):
         raise BadRequest("decrypted bot callback is not a JSON object")
+    try:
+        raw = freeze(doc)
+    except RecursionError:
+        raise BadRequest("decrypted bot callback is nested too deeply") from None
     kind = _text(doc.get("msgtype"))
     head: dict[str, Any] = {
         "to_user": _text(doc.get("aibotid")),
         "from_user": _text(_dict(doc.get("from")).get("userid")),
         "create_time": _number(doc.get("create_time")),
         "msg_type": kind,
-        "raw": MappingProxyType(doc),
+        "raw": raw,
         "plaintext": plaintext,
     }
     chat = _chat(doc)

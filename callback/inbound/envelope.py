@@ -30,7 +30,9 @@ def _field(doc: dict[str, object], *names: str) -> str:
 
 
 def read(body: bytes) -> Envelope:
-    """Parse the POST body: `<xml><Encrypt>..` or `{"encrypt": ..}` (either key case)."""
+    """Parse the POST body: `<xml><Encrypt>..` or `{"encrypt": ..}` (either key case), after a
+    byte order mark if there is one."""
+    body = body.removeprefix(xmlcodec.BOM)
     stripped = body.lstrip()
     if not stripped:
         raise BadRequest("empty body: expected the encrypted XML or JSON envelope")

@@ -8,6 +8,9 @@ from xml.parsers import expat
 
 from callback.errors import BadRequest
 
+#: The UTF-8 byte order mark some editors and clients put before a document.
+BOM = b"\xef\xbb\xbf"
+
 #: Deepest element nesting accepted; WeCom's deepest documents (ApprovalInfo) use about 7.
 MAX_DEPTH = 32
 
