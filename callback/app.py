@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -23,6 +24,8 @@ from callback.outbound.client import WecomClient
 from callback.router import Router
 from callback.store import Store, open_store
 
+log = logging.getLogger("wecom.app")
+
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Settings from --config / $WECOM_CONFIG / ./config.toml, or sandbox settings without one."""
@@ -41,10 +44,15 @@ def create_app(
     router: Router | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Flask:
-    """Build the WSGI app. Without arguments: settings from the environment, handlers by config."""
+    """Build the WSGI app. Without arguments: settings from the environment, handlers by config
+    (see `loader.choose`); which handler modules it loaded is logged, and kept in
+    `app.extensions["wecom.handlers"]` (a `loader.Loaded`, None when `router` is given)."""
     settings = settings or load_settings()
+    loaded = None
     if router is None:
-        router = loader.load(settings.server.handlers)
+        loaded = loader.load_for(settings.server.handlers, sandbox=settings.sandbox)
+        router = loaded.router
+        log.info("%s", loaded.summary())
     store = open_store(settings.server.state)
     metrics = Metrics()
     client = WecomClient(settings.apps, store, metrics=metrics)
@@ -68,6 +76,7 @@ def create_app(
     app.extensions["wecom.delivery"] = receiver.delivery
     app.extensions["wecom.metrics"] = metrics
     app.extensions["wecom.bots"] = bots
+    app.extensions["wecom.handlers"] = loaded
     app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics, bots)  # type: ignore[method-assign]
 
     @app.get("/healthz")

@@ -20,6 +20,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
 
+from callback import loader
 from callback.app import create_app, load_settings
 from callback.config import Settings
 from callback.devtools import sandbox
@@ -75,6 +76,7 @@ def banner(settings: Settings, bind: str, emulator_url: str) -> str:
     """What the sandbox prints at start: what it is, and the exact command to try."""
     app = next(iter(settings.apps))
     url = f"http://{bind}{settings.server.callback_prefix}/{app}"
+    modules, reason = loader.choose(settings.server.handlers, sandbox=True)
     return "\n".join(
         [
             "=" * 72,
@@ -82,6 +84,7 @@ def banner(settings: Settings, bind: str, emulator_url: str) -> str:
             f"  Callback URL:   {url}",
             f"  WeCom emulator: {emulator_url}  (the send API stands in for qyapi)",
             f"  Credentials:    {os.path.abspath(sandbox.FILE_NAME)} (kept across restarts)",
+            f"  Handlers:       {', '.join(modules)} ({reason})",
             "  Try, in another terminal:",
             f"      wecom simulate click MENU_HELP --url {url}",
             f"      wecom simulate text help --url {url}",

@@ -23,7 +23,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_routes(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    for number, route in enumerate(loader.load(settings.server.handlers).routes(), 1):
+    loaded = loader.load_for(settings.server.handlers, sandbox=settings.sandbox)
+    print("\n".join(loaded.describe()))
+    print("routes, in match order:")
+    for number, route in enumerate(loaded.router.routes(), 1):
         print(f"{number:3d}. {route.describe()}")
     return 0
 
@@ -68,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if os.getcwd() not in sys.path:  # the project's handlers/ before the installed examples
+    if os.getcwd() not in sys.path:  # the project's modules before installed ones
         sys.path.insert(0, os.getcwd())
     args = parser().parse_args(argv)
     try:
