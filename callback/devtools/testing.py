@@ -302,10 +302,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def configured_handlers() -> Sequence[str] | None:
-    """`[server] handlers` of $WECOM_CONFIG or ./config.toml, if there is such a file."""
+    """`[server] handlers` of $WECOM_CONFIG or ./config.toml, if there is such a file (only its
+    [server] table is read: the fixture makes its own apps and bots)."""
     path = Path(os.environ.get("WECOM_CONFIG", "config.toml"))
     if path.is_file():
-        return config.load(path).server.handlers
+        return config.load_server(path).handlers
     return None
 
 
