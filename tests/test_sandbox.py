@@ -3,10 +3,12 @@ doctor` against it, all as subprocesses on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,30 +21,59 @@ from tests.conftest import free_port, wait_http
 WECOM = shutil.which("wecom") or "wecom"
 
 
+class Sandbox:
+    """`wecom serve` in sandbox mode, as a subprocess in its own directory."""
+
+    def __init__(self, cwd: Path, **env: str) -> None:
+        self.port = free_port()
+        self.cwd = cwd
+        self.proc = subprocess.Popen(
+            [WECOM, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
+            cwd=cwd, env=clean_env() | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.output = ""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> float:
+        """SIGTERM, as Ctrl-C or systemd would; the seconds it took to exit."""
+        if self.proc.poll() is None:
+            started = time.monotonic()
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            out, _ = self.proc.communicate(timeout=20)
+            self.output = out.decode(errors="replace")
+            return time.monotonic() - started
+        return 0.0
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("WECOM_")}
+
+
 @pytest.fixture
-def sandbox_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WECOM_")}
-    proc = subprocess.Popen(
-        [WECOM, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    server = Sandbox(tmp_path)
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=30)
-        yield f"http://127.0.0.1:{port}", tmp_path
+        wait_http(f"{server.base}/healthz", server.proc, timeout=30)
+        yield server
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
-        banner = out.decode(errors="replace")
-        assert "SANDBOX" in banner and "wecom simulate click MENU_HELP" in banner
+        server.stop()
+    assert "SANDBOX" in server.output and "wecom simulate click MENU_HELP" in server.output
+
+
+@pytest.fixture
+def sandbox_server(sandbox: Sandbox) -> tuple[str, Path]:
+    return sandbox.base, sandbox.cwd
 
 
 def wecom(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WECOM_")}
     return subprocess.run(
-        [WECOM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+        [WECOM, *args], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
 
 
 def test_serve_then_simulate_like_a_new_user(sandbox_server: tuple[str, Path]) -> None:
@@ -58,6 +89,58 @@ def test_serve_then_simulate_like_a_new_user(sandbox_server: tuple[str, Path]) -
     assert "miniprogram_notice" in booked.stdout and "会议室" in booked.stdout  # via the emulator
     verify = wecom(cwd, "simulate", "verify", "--url", url)
     assert verify.returncode == 0 and "echo OK" in verify.stdout
+
+
+def test_simulate_finds_the_sandbox_and_takes_a_base_url(sandbox: Sandbox) -> None:
+    """`wecom serve --bind` on any port, then `wecom simulate` from the same directory with no
+    --url; elsewhere, --url takes the server's base URL as `wecom doctor --url` does."""
+    assert sandbox.port != 8080
+    text = wecom(sandbox.cwd, "simulate", "text", "help", "--wait", "0")
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "passive reply (text):\nCommands:" in text.stdout
+    elsewhere = sandbox.cwd / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ".wecom-sandbox.json").write_text(
+        (sandbox.cwd / ".wecom-sandbox.json").read_text()
+    )
+    click = wecom(elsewhere, "simulate", "click", "MENU_HELP", "--url", sandbox.base, "--wait", "0")
+    assert "HTTP 200" in click.stdout and "Send 'help'" in click.stdout, click.stdout + click.stderr
+    verify = wecom(elsewhere, "simulate", "verify", "--url", f"{sandbox.base}/")
+    assert verify.returncode == 0 and "echo OK" in verify.stdout
+    bot = wecom(sandbox.cwd, "simulate", "bot", "hi", "--timeout", "20")
+    assert bot.returncode == 0 and "(finished in" in bot.stdout, bot.stdout + bot.stderr
+
+
+def test_stopping_is_quick_and_clean(sandbox: Sandbox) -> None:
+    run_file = sandbox.cwd / ".wecom-sandbox.run"
+    assert json.loads(run_file.read_text())["server"] == sandbox.base
+    took = sandbox.stop()
+    assert sandbox.proc.returncode == 0
+    assert took < 1.0, f"stopping took {took:.2f} s:\n{sandbox.output}"
+    assert "SIGKILL" not in sandbox.output and "Traceback" not in sandbox.output
+    assert not run_file.exists()  # the next `wecom simulate` does not try a stopped server
+    stopped = wecom(sandbox.cwd, "simulate", "text", "help", "--url", sandbox.base)
+    assert stopped.returncode == 2
+    assert stopped.stderr.strip() == (
+        f"error: no server at {sandbox.base}: is `wecom serve` running? Start it, or give "
+        "its address with --url (a base URL like http://127.0.0.1:8080, or the whole callback "
+        "URL)"
+    )
+
+
+def test_a_handler_still_running_does_not_get_the_worker_killed(tmp_path: Path) -> None:
+    """A background handler that outlasts the stop is given the graceful timeout less a second,
+    then left to its lease (it runs again after a restart): no SIGKILL from gunicorn."""
+    server = Sandbox(tmp_path, ASSISTANT_DELAY_S="60")
+    try:
+        wait_http(f"{server.base}/healthz", server.proc, timeout=30)
+        asked = wecom(tmp_path, "simulate", "text", "ask slowly", "--wait", "0")
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+    finally:
+        took = server.stop()
+    assert 3.5 < took < 4.9, server.output
+    assert "stopping with handlers still running (demo:msg:" in server.output
+    assert "SIGKILL" not in server.output and "Traceback" not in server.output
 
 
 def test_simulate_bot_prints_the_stream_as_it_grows(sandbox_server: tuple[str, Path]) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,6 +24,8 @@ from callback.devtools.aibot import AibotSide
 from callback.devtools.simulator import Simulator
 from callback.errors import WecomError
 from callback.inbound.messages import parse
+
+DEFAULT_BASE = "http://127.0.0.1:8080"
 
 
 def pairs(values: Sequence[str], what: str) -> dict[str, str]:
@@ -49,6 +52,27 @@ def _fields(sim: Simulator, args: argparse.Namespace) -> dict[str, Any] | bytes:
     return Path(args.value).read_bytes()  # file: a plaintext XML or JSON callback
 
 
+def target(given: str | None, settings: Settings, path: str) -> str:
+    """The URL to post to: `--url` as given when it has a path (a whole callback URL), else that
+    base URL with `path` (as `wecom doctor --url` takes it); without --url, the sandbox server
+    started from this directory, else http://127.0.0.1:8080."""
+    if given:
+        if urlsplit(given).path not in ("", "/"):
+            return given
+        return given.rstrip("/") + path
+    found = sandbox.running(os.environ) if settings.sandbox else None
+    return (found.server if found and found.server else DEFAULT_BASE) + path
+
+
+def unreachable(url: str) -> WecomError:
+    """No server listens at `url`: say so, and what to do."""
+    base = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+    return WecomError(
+        f"no server at {base}: is `wecom serve` running? Start it, or give its address with "
+        f"--url (a base URL like {DEFAULT_BASE}, or the whole callback URL)"
+    )
+
+
 def _emulator_messages(url: str | None) -> list[dict[str, Any]] | None:
     if not url:
         return None
@@ -67,12 +91,14 @@ def cmd_simulate_bot(args: argparse.Namespace, settings: Settings) -> int:
     if bot is None or bot.mode != "callback":
         known = ", ".join(n for n, b in settings.bots.items() if b.mode == "callback") or "none"
         raise WecomError(f"--bot {name!r}: no AI bot in callback mode in the config ({known})")
-    url = args.url or f"http://127.0.0.1:8080{settings.server.bot_prefix}/{name}"
+    url = target(args.url, settings, f"{settings.server.bot_prefix}/{name}")
     side = AibotSide(url, bot.token, bot.encoding_aes_key, bot.bot_id, user=args.user,
                      strict=False, timeout_s=args.timeout)  # fmt: skip
     message = side.group_text(args.value) if args.group else side.text(args.value)
     started = time.perf_counter()
     first = side.post(message)
+    if first.status is None and any(v.rule == "http.connect" for v in first.violations):
+        raise unreachable(url)
     print(f"HTTP {first.status} in {_ms(started)} ms")
     reply = first.reply if isinstance(first.reply, dict) else None
     stream = reply.get("stream") if reply else None
@@ -106,18 +132,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise WecomError(f"--app {name!r}: no app with token and encoding_aes_key in the config")
     sim = Simulator.create(app.token, app.encoding_aes_key, app.corp_id, agent_id=app.agent_id)
     sim.user = args.user
-    url = args.url or f"http://127.0.0.1:8080{settings.server.callback_prefix}/{name}"
+    url = target(args.url, settings, f"{settings.server.callback_prefix}/{name}")
     started = time.perf_counter()
     if args.kind == "verify":
         query, echo = sim.verification()
-        response = requests.get(url, params=query, timeout=args.timeout)
+        response = _request("GET", url, query, None, args.timeout)
         ok = response.status_code == 200 and response.text == echo
         print(f"HTTP {response.status_code} in {_ms(started)} ms; echo {'OK' if ok else 'WRONG'}")
         return 0 if ok else 1
     emulator_url = sandbox.running_emulator(os.environ) if settings.sandbox else None
     before = _emulator_messages(emulator_url)
     query, body = sim.post(_fields(sim, args), as_json=args.json)
-    response = requests.post(url, params=query, data=body, timeout=args.timeout)
+    response = _request("POST", url, query, body, args.timeout)
     print(f"HTTP {response.status_code} in {_ms(started)} ms")
     if response.status_code != 200:
         print(response.text.strip())
@@ -132,6 +158,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if before is not None and args.wait > 0:
         _watch(emulator_url, len(before), args.wait)
     return 0
+
+
+def _request(
+    method: str, url: str, query: dict[str, str], body: bytes | None, timeout: float
+) -> requests.Response:
+    try:
+        return requests.request(method, url, params=query, data=body, timeout=timeout)
+    except requests.ConnectionError as exc:
+        raise unreachable(url) from exc
 
 
 def _watch(emulator_url: str | None, seen: int, wait: float) -> None:
@@ -166,7 +201,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sim.add_argument("--app", help="application name (default: the first that receives)")
     sim.add_argument("--bot", help="bot: the AI bot's name (default: the first)")
     sim.add_argument("--group", action="store_true", help="bot: in a group, @-mentioning it")
-    sim.add_argument("--url", help="callback URL (default: the local server)")
+    sim.add_argument(
+        "--url",
+        help="the server's base URL (e.g. http://127.0.0.1:9123), or a whole callback URL "
+        "(default: the sandbox server started from this directory, else " + DEFAULT_BASE + ")",
+    )
     sim.add_argument("--from", dest="user", default="zhangsan", help="sender UserID")
     sim.add_argument("--task-id", default="task-1", help="card-action: the card's task_id")
     sim.add_argument("--select", action="append", default=[], metavar="Q=O1,O2")
