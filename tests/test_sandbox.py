@@ -69,10 +69,10 @@ def sandbox_server(sandbox: Sandbox) -> tuple[str, Path]:
     return sandbox.base, sandbox.cwd
 
 
-def wecom(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def wecom(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [WECOM, *args], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=60,
-        check=False,
+        [WECOM, *args], cwd=cwd, env=clean_env() | env, capture_output=True, text=True,
+        timeout=60, check=False,
     )  # fmt: skip
 
 
@@ -196,3 +196,18 @@ def test_doctor_explains_wecom_errcodes(tmp_path: Path) -> None:
         args = parser().parse_args(["doctor", "--config", str(config)])
         assert doctor.cmd_doctor(args, out=lines.append) == 1
     assert any("FAIL token hr: errcode 40001: wrong secret" in line for line in lines)
+
+
+def test_send_without_the_sandbox_server_names_the_fix(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # what a stopped sandbox leaves: no emulator
+    done = wecom(tmp_path, "send", "text", "--to", "zhangsan", "hi", WECOM_SANDBOX_API_URL=nobody)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: no emulator at {nobody}: is `wecom serve` running?")
+
+
+def test_send_to_an_unknown_app_lists_the_apps(tmp_path: Path) -> None:
+    done = wecom(tmp_path, "send", "text", "--app", "hr", "--to", "zhangsan", "hi")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: --app 'hr': no such application in the sandbox; the applications are demo, notices"
+    )
