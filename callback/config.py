@@ -121,7 +121,7 @@ def _read(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
-            f"{path}: not valid TOML ({exc}); compare with config.example.toml"
+            f"{path}: not valid TOML ({exc}); compare with the example `wecom init` writes"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
@@ -371,8 +371,8 @@ def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = Fals
     if not isinstance(apps_table, dict) or not (apps_table or bots_table):
         raise ConfigError(
             "apps: no application configured; add an [apps.NAME] table with corp_id, agent_id, "
-            "secret, token and encoding_aes_key, or a [bots.NAME] table for an AI bot (see "
-            "config.example.toml)"
+            "secret, token and encoding_aes_key, or a [bots.NAME] table for an AI bot (`wecom "
+            "init EXAMPLE.toml` writes a commented example)"
         )
     apps = {name: _app(name, table) for name, table in apps_table.items()}
     bots = {name: _bot(name, table) for name, table in bots_table.items()}

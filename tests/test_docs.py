@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CONFIG_DOC = DOCS / "config.md"
 HANDLERS_DOC = DOCS / "handlers.md"
-EXAMPLE = ROOT / "config.example.toml"
+EXAMPLE = ROOT / "callback" / "config.example.toml"
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 KEY_HEADING = re.compile(r"(server|apps\.NAME|bots\.NAME)\.([a-z_]+)")

@@ -146,3 +146,24 @@ def test_wecom_serve_answers_with_the_projects_handlers(venv: Venv, project: Pat
         out = proc.communicate(timeout=20)[0].decode(errors="replace")
     assert f"Handlers:       handlers.mybot (the modules of {project}/handlers)" in out
     assert f"handler modules (the modules of {project}/handlers): handlers.mybot (" in out
+
+
+def test_wecom_init_writes_the_shipped_example(venv: Venv, tmp_path: Path) -> None:
+    done = venv.run(tmp_path, "wecom", "init")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wrote config.toml: fill in [apps.NAME]")
+    example = (ROOT / "callback" / "config.example.toml").read_text(encoding="utf-8")
+    assert (tmp_path / "config.toml").read_text(encoding="utf-8") == example
+    (tmp_path / "config.toml").write_text("# mine\n")
+    again = venv.run(tmp_path, "wecom", "init")
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        "error: config.toml exists and was left as it is; remove it first, or give another "
+        "path: wecom init PATH"
+    )
+    assert (tmp_path / "config.toml").read_text() == "# mine\n"
+    elsewhere = venv.run(tmp_path, "wecom", "init", "etc/wecom.toml")
+    assert elsewhere.returncode == 2 and "etc/wecom.toml: cannot write" in elsewhere.stderr
+    (tmp_path / "etc").mkdir()
+    assert venv.run(tmp_path, "wecom", "init", "etc/wecom.toml").returncode == 0
+    assert (tmp_path / "etc" / "wecom.toml").read_text(encoding="utf-8") == example

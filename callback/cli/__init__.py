@@ -1,4 +1,4 @@
-"""The `wecom` command: serve, simulate, send, recall, routes, doctor, outbox, emulator."""
+"""The `wecom` command: init, serve, simulate, send, recall, routes, doctor, outbox, emulator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import requests
 
 from callback import loader
 from callback.app import load_settings
-from callback.cli import doctor, outbox, send, simulate
+from callback.cli import doctor, init, outbox, send, simulate
 from callback.errors import WecomError
 
 
@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="config file (default: $WECOM_CONFIG, ./config.toml)")
     top = argparse.ArgumentParser(prog="wecom", description="WeCom callback server and tools")
     sub = top.add_subparsers(dest="command", required=True)
+    init.add_parser(sub)
 
     serve = sub.add_parser(
         "serve", parents=[common], help="run the server (sandbox mode without a config)"
