@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,6 +21,7 @@ from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from tests.conftest import free_port, wait_http
 
 WECOM = shutil.which("wecom") or "wecom"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Sandbox:
@@ -211,3 +214,25 @@ def test_send_to_an_unknown_app_lists_the_apps(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "error: --app 'hr': no such application in the sandbox; the applications are demo, notices"
     )
+
+
+def readme_commands(section: str) -> list[list[str]]:
+    """The `wecom ...` commands of the README section's ```sh block, as argument lists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"^## {section}\n.*?```sh\n(.*?)```", text, re.DOTALL | re.MULTILINE)
+    assert found, f"README.md has no sh block under '## {section}'"
+    lines = found.group(1).replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.startswith("wecom ")]
+
+
+def test_readme_send_examples_run_as_written_in_the_sandbox(sandbox: Sandbox) -> None:
+    commands = readme_commands("Sending")
+    assert [c[1] for c in commands] == ["send", "send", "recall"]
+    msgid = ""
+    for command in commands:
+        args = [msgid if a == "MSGID" else a for a in command[1:]]
+        done = wecom(sandbox.cwd, *args)
+        assert done.returncode == 0, f"{command}:\n{done.stdout}{done.stderr}"
+        found = re.search(r"^msgid: (\S+)$", done.stdout, re.MULTILINE)
+        msgid = found.group(1) if found else msgid
+    assert done.stdout.strip() == f"recalled {msgid}"
