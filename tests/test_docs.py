@@ -189,8 +189,15 @@ def test_handlers_doc_names_every_public_class() -> None:
 # -- (d) relative links point to files (and headings) that exist --------------------------------
 
 
+EMULATOR_README = ROOT / "callback" / "devtools" / "emulator" / "README.md"
+
+
 def link_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md")), EMULATOR_README]
+
+
+def test_the_emulator_readme_is_linked_from_the_readme() -> None:
+    assert "callback/devtools/emulator/README.md" in LINK.findall(prose(read(ROOT / "README.md")))
 
 
 @pytest.mark.parametrize("path", link_files(), ids=lambda p: str(p.relative_to(ROOT)))
