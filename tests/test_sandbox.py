@@ -236,3 +236,16 @@ def test_readme_send_examples_run_as_written_in_the_sandbox(sandbox: Sandbox) ->
         found = re.search(r"^msgid: (\S+)$", done.stdout, re.MULTILINE)
         msgid = found.group(1) if found else msgid
     assert done.stdout.strip() == f"recalled {msgid}"
+
+
+def test_simulate_waits_only_as_long_as_the_callback_needs(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    helped = wecom(sandbox.cwd, "simulate", "text", "help")  # a passive reply: nothing to wait for
+    assert time.monotonic() - started < 2.0, helped.stdout
+    assert "ask QUESTION" in helped.stdout  # the demo's help lists every command
+    assert helped.stdout.endswith("send API (sandbox emulator):\n  (nothing)\n")
+    started = time.monotonic()
+    asked = wecom(sandbox.cwd, "simulate", "text", "ask why")  # the model takes 2 s
+    took = time.monotonic() - started
+    assert "-> zhangsan text: " in asked.stdout and "it depends." in asked.stdout, asked.stdout
+    assert 2.0 < took < 6.0, asked.stdout

@@ -1,7 +1,8 @@
 """`wecom simulate`: a callback encrypted and signed exactly as WeCom sends it, to any server.
 
 It prints the HTTP status, the latency and the decrypted passive reply; against the sandbox it
-also prints what the emulator received through the send API in the following seconds.
+also prints what the emulator received through the send API for it, waiting until the server is
+done with the callback (its handler returned, its messages delivered).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,9 +22,11 @@ from callback.app import load_settings
 from callback.config import Settings
 from callback.devtools import sandbox
 from callback.devtools.aibot import AibotSide
-from callback.devtools.simulator import Simulator
+from callback.devtools.simulator import Simulator, plaintext
 from callback.errors import WecomError
 from callback.inbound.messages import parse
+from callback.store import open_store
+from callback.store.records import DONE, PENDING
 
 DEFAULT_BASE = "http://127.0.0.1:8080"
 
@@ -142,7 +145,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     emulator_url = sandbox.running_emulator(os.environ) if settings.sandbox else None
     before = _emulator_messages(emulator_url)
-    query, body = sim.post(_fields(sim, args), as_json=args.json)
+    fields = _fields(sim, args)
+    data = fields if isinstance(fields, bytes) else plaintext(fields, as_json=args.json)
+    query, body = sim.post(data, as_json=args.json)
     response = _request("POST", url, query, body, args.timeout)
     print(f"HTTP {response.status_code} in {_ms(started)} ms")
     if response.status_code != 200:
@@ -156,8 +161,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print("(empty 200: no passive reply)")
     if before is not None and args.wait > 0:
-        _watch(emulator_url, len(before), args.wait)
+        key = f"{name}:{parse(data).dedup_key}"
+        _watch(emulator_url, len(before), args.wait, _settled(settings, key))
     return 0
+
+
+def _settled(settings: Settings, key: str) -> Callable[[], bool]:
+    """Whether the sandbox server finished the callback `key` (its inbox record): its handler
+    returned and everything it sends was delivered (no item of it pending in the outbox)."""
+    store = open_store(settings.server.state)
+
+    def done() -> bool:
+        record = store.inbox_get(key)
+        if record is not None and record.state != DONE:
+            return False
+        pending = store.outbox_list([PENDING], 1000)
+        return not any(item.id.startswith(f"{key}:") for item in pending)
+
+    return done
 
 
 def _request(
@@ -169,11 +190,14 @@ def _request(
         raise unreachable(url) from exc
 
 
-def _watch(emulator_url: str | None, seen: int, wait: float) -> None:
-    """Print what reaches the emulator's send API within `wait` seconds."""
-    print(f"send API (sandbox emulator), next {wait:g} s:")
-    deadline, shown = time.monotonic() + wait, seen
-    while time.monotonic() < deadline:
+def _watch(emulator_url: str | None, seen: int, wait: float, done: Callable[[], bool]) -> None:
+    """Print what reaches the emulator's send API until the server is `done` with the callback
+    (at once for a plain reply; a background handler's answer when it is sent), at most `wait`
+    seconds."""
+    print("send API (sandbox emulator):")
+    deadline, shown, finished = time.monotonic() + wait, seen, False
+    while not finished:
+        finished = done()  # before reading: what was sent by then is in this read
         messages = _emulator_messages(emulator_url) or []
         for record in messages[shown:]:
             body = record.get("body", {})
@@ -181,7 +205,11 @@ def _watch(emulator_url: str | None, seen: int, wait: float) -> None:
             print(f"  -> {body.get('touser', '')} {kind}: "
                   f"{json.dumps(body.get(kind), ensure_ascii=False)}")  # fmt: skip
         shown = max(shown, len(messages))
-        time.sleep(0.2)
+        if not finished and time.monotonic() >= deadline:
+            print(f"  (still running after {wait:g} s; see the server's log, or raise --wait)")
+            return
+        if not finished:
+            time.sleep(0.1)
     if shown == seen:
         print("  (nothing)")
 
@@ -212,5 +240,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sim.add_argument("--field", action="append", default=[], metavar="K=V")
     sim.add_argument("--json", action="store_true", help="use the JSON envelope")
     sim.add_argument("--timeout", type=float, default=10.0)
-    sim.add_argument("--wait", type=float, default=3.0, help="sandbox: seconds to watch sends")
+    sim.add_argument(
+        "--wait", type=float, default=30.0,
+        help="sandbox: show what the callback sends, until its handler is done and its messages "
+        "delivered, at most this many seconds (0: do not wait)",
+    )  # fmt: skip
     sim.set_defaults(func=cmd_simulate)

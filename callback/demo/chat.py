@@ -11,7 +11,7 @@ router = Router("chat")
 
 HELP = (
     "Commands:\n  hello - a greeting\n  help - this list\n  echo TEXT - repeat TEXT\n"
-    "  order NUMBER - look up an order"
+    "  order NUMBER - look up an order\n  ask QUESTION - a slow, thoughtful answer, sent when ready"
 )
 
 
