@@ -47,7 +47,10 @@ def create_app(
     """Build the WSGI app. Without arguments: settings from the environment, handlers by config
     (see `loader.choose`); which handler modules it loaded is logged, and kept in
     `app.extensions["wecom.handlers"]` (a `loader.Loaded`, None when `router` is given)."""
-    settings = settings or load_settings()
+    if settings is None:
+        settings = load_settings()
+        if settings.sandbox:  # `gunicorn wsgi:app` with no config: never silently
+            log.warning("%s", sandbox_notice(settings))
     loaded = None
     if router is None:
         loaded = loader.load_for(settings.server.handlers, sandbox=settings.sandbox)
@@ -91,6 +94,18 @@ def create_app(
         return Response(body, content_type=content_type)
 
     return app
+
+
+def sandbox_notice(settings: Settings) -> str:
+    """What a server that found no config says (`wecom serve` prints its banner instead)."""
+    api = next(iter(settings.apps.values())).api_base_url
+    here = os.path.abspath(os.environ.get("WECOM_SANDBOX_DIR", "."))
+    return (
+        "SANDBOX mode: no config file (--config, $WECOM_CONFIG or ./config.toml), so nothing "
+        f"talks to real WeCom: generated credentials in {here}, sends go to a WeCom emulator at "
+        f"{api} (`wecom serve` starts one beside the server). For real WeCom, `wecom init` "
+        "writes config.toml to fill in."
+    )
 
 
 def health(store: Store, delivery: Delivery) -> dict[str, str]:

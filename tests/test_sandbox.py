@@ -10,6 +10,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,3 +250,21 @@ def test_simulate_waits_only_as_long_as_the_callback_needs(sandbox: Sandbox) -> 
     took = time.monotonic() - started
     assert "-> zhangsan text: " in asked.stdout and "it depends." in asked.stdout, asked.stdout
     assert 2.0 < took < 6.0, asked.stdout
+
+
+def test_gunicorn_without_a_config_says_it_is_the_sandbox(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env() | {"PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=30)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0].decode(errors="replace")
+    assert "WARNING wecom.app: SANDBOX mode: no config file" in out
+    assert f"generated credentials in {tmp_path}" in out
+    assert f"handler modules (the sandbox's demo: there is no {tmp_path}/handlers)" in out
