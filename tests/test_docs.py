@@ -215,3 +215,12 @@ def test_relative_links_resolve(path: Path) -> None:
         elif anchor and linked.suffix == ".md" and anchor not in anchors(read(linked)):
             broken.append(f"{target} (no such heading)")
     assert not broken, f"{path.relative_to(ROOT)}: broken links {broken}"
+
+
+def test_the_docs_say_the_project_directory_goes_first_on_sys_path() -> None:
+    """What the code does (tests/test_installed.py runs it): the `wecom` commands, the server and
+    the fixture import handler modules from the current directory first."""
+    for doc in ("handlers.md", "deploy.md", "config.md"):
+        text = " ".join(read(DOCS / doc).split())
+        assert "does not put the current directory on `sys.path`" not in text, doc
+        assert "first on `sys.path`" in text, doc

@@ -173,13 +173,16 @@ def test_doctor_against_the_sandbox(sandbox_server: tuple[str, Path]) -> None:
 def test_doctor_names_the_fix(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        '[apps.hr]\ncorp_id = "ww1"\nagent_id = 1\nsecret = "s"\n'
-        'api_base_url = "http://127.0.0.1:9"\n'
+        '[apps.hr]\ncorp_id = "ww1"\nagent_id = 1\nsecret = "Sekr1tNeverPrinted"\n'
+        f'api_base_url = "http://127.0.0.1:{free_port()}"\n'
         f'[server]\nstate = "sqlite:///{tmp_path / "s.db"}"\n'
     )
     done = wecom(tmp_path, "doctor", "--config", str(config), "--timeout", "2")
     assert done.returncode == 1
-    assert "FAIL token hr:" in done.stdout and "unreachable" in done.stdout
+    assert "FAIL token hr:" in done.stdout and "unreachable (ConnectionError)" in done.stdout
+    # docs/deploy.md: doctor's output can go into tickets: never the secret, nor gettoken's URL
+    assert "Sekr1tNeverPrinted" not in done.stdout + done.stderr
+    assert "never prints the `gettoken` URL" in (ROOT / "docs" / "deploy.md").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(
         '[apps.hr]\ncorp_id = "ww1"\nagent_id = 1\ntoken = "t"\nencoding_aes_key = "x"\n'
