@@ -94,7 +94,8 @@ def _import(name: str, project: Path) -> ModuleType:
     project's directory goes first on sys.path, and a module of that name imported earlier from
     elsewhere (an installed package, another project) is forgotten first."""
     top = name.partition(".")[0]
-    if not ((project / top).is_dir() or (project / f"{top}.py").is_file()):
+    ours = (project / top).is_dir() or (project / f"{top}.py").is_file()
+    if not ours or top == __name__.partition(".")[0]:  # never this framework's own package
         return importlib.import_module(name)
     sys.path[:] = [str(project), *(p for p in sys.path if p != str(project))]
     loaded = sys.modules.get(top)

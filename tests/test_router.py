@@ -191,3 +191,10 @@ def test_loader_the_projects_package_wins(tmp_path: Path, monkeypatch: pytest.Mo
     finally:
         for key in [k for k in sys.modules if k == "handlers" or k.startswith("handlers.")]:
             del sys.modules[key]
+
+
+def test_loader_a_project_folder_named_callback_leaves_the_framework_alone(tmp_path: Path) -> None:
+    (tmp_path / "callback").mkdir()  # say, the project's notes about WeCom callbacks
+    before = sys.modules["callback"]
+    loaded = loader.load_for(None, sandbox=True, project=tmp_path)
+    assert loaded.modules[0][0] == "callback.demo" and sys.modules["callback"] is before
