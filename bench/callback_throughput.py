@@ -47,9 +47,9 @@ BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 sys.path.insert(0, str(ROOT))
 
+from callback.demo.menu import MENU_TEXTS  # noqa: E402
 from callback.devtools.simulator import Simulator  # noqa: E402
 from callback.inbound import xmlcodec  # noqa: E402
-from handlers.menu import MENU_TEXTS  # noqa: E402
 
 APP_NAME = "bench"
 CALLBACK_PATH = f"/wecom/callback/{APP_NAME}"
@@ -175,11 +175,11 @@ def write_pool(path: Path, requests: Sequence[Request]) -> None:
 
 
 def write_config(directory: Path, creds: Credentials, state: str | None = None) -> Path:
-    """config.toml with the one app; every [server] setting keeps its default
-    (max_clock_skew_s = 300, state = sqlite:///wecom-state.db in the working directory)
-    unless `state` overrides the state store."""
+    """config.toml with the one app and the demo handlers; every other [server] setting keeps
+    its default (max_clock_skew_s = 300, state = sqlite:///wecom-state.db in the working
+    directory) unless `state` overrides the state store."""
     path = directory / "config.toml"
-    server = f'state = "{state}"\n' if state else ""
+    server = 'handlers = ["callback.demo"]\n' + (f'state = "{state}"\n' if state else "")
     path.write_text(
         f"[apps.{APP_NAME}]\n"
         f'corp_id = "{creds.corp_id}"\n'
@@ -496,14 +496,14 @@ def ratio_rows(runs: Sequence[Run], groups: dict[str, list[Run]]) -> list[str]:
 
 
 def code_version() -> str:
-    """The commit under test, flagged when callback/, handlers/ or wsgi.py have local changes."""
+    """The commit under test, flagged when callback/ or wsgi.py have local changes."""
 
     def git(*argv: str) -> str:
         done = subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True)
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "callback", "handlers", "wsgi.py")
+    dirty = git("status", "--porcelain", "--", "callback", "wsgi.py")
     return f"{commit} (with uncommitted changes)" if dirty else commit
 
 

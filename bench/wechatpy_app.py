@@ -1,6 +1,6 @@
 """The baseline: the WeCom callback handler a typical user writes today with wechatpy and Flask.
 
-It answers the same mix as the project's handlers/ with the same passive replies:
+It answers the same mix as the demo handlers (callback/demo/) with the same passive replies:
 text "help" / "echo TEXT" (anything else gets the fallback hint), menu clicks MENU_HELP and
 MENU_ABOUT, and template-card buttons APPROVE / REJECT (an update_button reply, which wechatpy
 1.8 has no class for, so users declare one on wechatpy's BaseReply, as below).

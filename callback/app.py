@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -25,6 +26,8 @@ from callback.outbound.webhooks import WebhookClient
 from callback.router import Router
 from callback.store import Store, open_store
 
+log = logging.getLogger("wecom.app")
+
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Settings from --config / $WECOM_CONFIG / ./config.toml, or sandbox settings without one."""
@@ -43,10 +46,18 @@ def create_app(
     router: Router | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Flask:
-    """Build the WSGI app. Without arguments: settings from the environment, handlers by config."""
-    settings = settings or load_settings()
+    """Build the WSGI app. Without arguments: settings from the environment, handlers by config
+    (see `loader.choose`); which handler modules it loaded is logged, and kept in
+    `app.extensions["wecom.handlers"]` (a `loader.Loaded`, None when `router` is given)."""
+    if settings is None:
+        settings = load_settings()
+        if settings.sandbox:  # `gunicorn wsgi:app` with no config: never silently
+            log.warning("%s", sandbox_notice(settings))
+    loaded = None
     if router is None:
-        router = loader.load(settings.server.handlers)
+        loaded = loader.load_for(settings.server.handlers, sandbox=settings.sandbox)
+        router = loaded.router
+        log.info("%s", loaded.summary())
     store = open_store(settings.server.state)
     metrics = Metrics()
     client = WecomClient(settings.apps, store, metrics=metrics)
@@ -80,6 +91,7 @@ def create_app(
     app.extensions["wecom.bots"] = bots
     app.extensions["wecom.webhooks"] = webhooks
     app.extensions["wecom.connections"] = connections
+    app.extensions["wecom.handlers"] = loaded
     app.wsgi_app = endpoint.CallbackEndpoint(app.wsgi_app, receiver, metrics, bots)  # type: ignore[method-assign]
 
     @app.get("/healthz")
@@ -94,6 +106,18 @@ def create_app(
         return Response(body, content_type=content_type)
 
     return app
+
+
+def sandbox_notice(settings: Settings) -> str:
+    """What a server that found no config says (`wecom serve` prints its banner instead)."""
+    api = next(iter(settings.apps.values())).api_base_url
+    here = os.path.abspath(os.environ.get("WECOM_SANDBOX_DIR", "."))
+    return (
+        "SANDBOX mode: no config file (--config, $WECOM_CONFIG or ./config.toml), so nothing "
+        f"talks to real WeCom: generated credentials in {here}, sends go to a WeCom emulator at "
+        f"{api} (`wecom serve` starts one beside the server). For real WeCom, `wecom init` "
+        "writes config.toml to fill in."
+    )
 
 
 def health(store: Store, delivery: Delivery) -> dict[str, str]:

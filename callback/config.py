@@ -116,15 +116,25 @@ def find_config(path: str | None, env: Mapping[str, str]) -> Path | None:
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate a TOML file, with environment overrides applied."""
     env = os.environ if env is None else env
+    return from_mapping(apply_env(_read(path), env), source=str(path))
+
+
+def load_server(path: str | Path, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Only the [server] table of a TOML file (with environment overrides), validated; the rest
+    of the file is not checked (the pytest fixture runs in sandbox mode and needs only this)."""
+    env = os.environ if env is None else env
+    return _server(apply_env(_read(path), env).get("server", {}))
+
+
+def _read(path: str | Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
-            f"{path}: not valid TOML ({exc}); compare with config.example.toml"
+            f"{path}: not valid TOML ({exc}); compare with the example `wecom init` writes"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    return from_mapping(apply_env(data, env), source=str(path))
 
 
 def apply_env(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -394,8 +404,8 @@ def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = Fals
     if not isinstance(apps_table, dict) or not (apps_table or bots_table or hooks_table):
         raise ConfigError(
             "apps: no application configured; add an [apps.NAME] table with corp_id, agent_id, "
-            "secret, token and encoding_aes_key, or a [bots.NAME] table for an AI bot (see "
-            "config.example.toml)"
+            "secret, token and encoding_aes_key, or a [bots.NAME] table for an AI bot (`wecom "
+            "init EXAMPLE.toml` writes a commented example)"
         )
     apps = {name: _app(name, table) for name, table in apps_table.items()}
     bots = {name: _bot(name, table) for name, table in bots_table.items()}

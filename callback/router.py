@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from callback.context import Context
     from callback.inbound.replies import Reply
 
-Handler = Callable[[Any, "Context"], "str | Reply | None"]
+Handler = Callable[[Any, "Context"], "str | Reply | Iterator[str] | None"]
 H = TypeVar("H", bound=Handler)
 Match = re.Match[str] | str | None
 

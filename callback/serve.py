@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -20,12 +21,14 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
 
+from callback import loader
 from callback.app import create_app, load_settings
 from callback.config import Settings
 from callback.devtools import sandbox
 from callback.inbound.endpoint import ARRIVED_AT
 
 _arrival = threading.local()
+log = logging.getLogger("wecom.serve")
 
 
 class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
@@ -41,9 +44,31 @@ class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
         _arrival.at = getattr(conn, "wecom_arrived_at", None)
         return super().handle_request(req, conn)
 
+    def run(self) -> None:
+        """gunicorn's loop; then, stopping, give the handlers still running this process's
+        share of the graceful timeout, and leave without waiting for more (they run again
+        elsewhere or after a restart, once their lease runs out), so that gunicorn never has to
+        kill the worker."""
+        super().run()
+        delivery = getattr(self, "wecom_delivery", None)
+        if delivery is None:
+            return
+        delivery.stop()
+        if delivery.workers.wait_idle(max(float(self.cfg.graceful_timeout) - 1.0, 0.0)):
+            return
+        log.warning(
+            "stopping with handlers still running (%s): they run again once their lease "
+            "(server.lease_s) runs out", ", ".join(delivery.workers.held()) or "outbox sends",
+        )  # fmt: skip
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # the handler threads would hold the interpreter's exit
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
         app: Any = getattr(self, "wsgi")  # noqa: B009 - set by gunicorn, untyped
+        self.wecom_delivery = getattr(app, "extensions", {}).get("wecom.delivery")
 
         def stamped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             arrived = getattr(_arrival, "at", None)
@@ -74,7 +99,9 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 def banner(settings: Settings, bind: str, emulator_url: str) -> str:
     """What the sandbox prints at start: what it is, and the exact command to try."""
     app = next(iter(settings.apps))
-    url = f"http://{bind}{settings.server.callback_prefix}/{app}"
+    base = sandbox.local_url(bind) or f"http://{bind}"
+    url = f"{base}{settings.server.callback_prefix}/{app}"
+    modules, reason = loader.choose(settings.server.handlers, sandbox=True)
     return "\n".join(
         [
             "=" * 72,
@@ -82,10 +109,11 @@ def banner(settings: Settings, bind: str, emulator_url: str) -> str:
             f"  Callback URL:   {url}",
             f"  WeCom emulator: {emulator_url}  (the send API stands in for qyapi)",
             f"  Credentials:    {os.path.abspath(sandbox.FILE_NAME)} (kept across restarts)",
-            "  Try, in another terminal:",
-            f"      wecom simulate click MENU_HELP --url {url}",
-            f"      wecom simulate text help --url {url}",
-            "  For real WeCom: copy config.example.toml to config.toml and fill it in.",
+            f"  Handlers:       {', '.join(modules)} ({reason})",
+            "  Try, in another terminal in this directory (elsewhere, add --url " + base + "):",
+            "      wecom simulate click MENU_HELP",
+            "      wecom simulate text help",
+            "  For real WeCom: `wecom init` writes config.toml; fill it in.",
             "=" * 72,
         ]
     )
@@ -107,7 +135,7 @@ def serve(
     if settings.sandbox:
         emulator_server = sandbox.start_emulator(os.environ, emulator_bind)
         os.environ[sandbox.API_URL_ENV] = emulator_server.url
-        sandbox.record_emulator(emulator_server.url, os.environ)
+        sandbox.record_run(sandbox.local_url(bind), emulator_server.url, os.environ)
         settings = load_settings(config)
         print(banner(settings, bind, emulator_server.url), flush=True)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -121,9 +149,13 @@ def serve(
         "accesslog": "-",
         "graceful_timeout": 5,
     }
+    master = os.getpid()
     try:
         GunicornServer(lambda: create_app(settings), options).run()
     finally:
-        if emulator_server is not None:
+        # gunicorn's workers are forked inside run() and leave it by SystemExit, through this
+        # block: only the master owns the emulator and the note of where the sandbox listens
+        if emulator_server is not None and os.getpid() == master:
             emulator_server.stop()
+            sandbox.forget_run(os.environ)
     return 0

@@ -28,6 +28,7 @@ def config(emulator_server: EmulatorServer, tmp_path: Path) -> str:
         f"""
 [server]
 state = "sqlite:///{tmp_path / "state.db"}"
+handlers = ["callback.demo"]
 
 [apps.hr]
 corp_id = "{DEFAULT_CORP_ID}"
@@ -106,7 +107,7 @@ def test_text_card_recall_and_api_error(
 def test_routes_lists_handlers_in_order(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["routes", "--config", config]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1].endswith("handlers.fallback.fallback")
+    assert lines[-1].endswith("callback.demo.fallback.fallback")
     assert any("click('MENU_HELP')" in line for line in lines)
 
 

@@ -21,7 +21,7 @@ from callback.config import (
 from callback.errors import ConfigError
 from tests.conftest import AES_KEY, app_table
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "callback" / "config.example.toml"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CONFIG_DOC = DOCS / "config.md"
 HANDLERS_DOC = DOCS / "handlers.md"
-EXAMPLE = ROOT / "config.example.toml"
+EXAMPLE = ROOT / "callback" / "config.example.toml"
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 KEY_HEADING = re.compile(r"(server|apps\.NAME|bots\.NAME|webhooks\.NAME)\.([a-z_]+)")
@@ -194,8 +194,15 @@ def test_handlers_doc_names_every_public_class() -> None:
 # -- (d) relative links point to files (and headings) that exist --------------------------------
 
 
+EMULATOR_README = ROOT / "callback" / "devtools" / "emulator" / "README.md"
+
+
 def link_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md")), EMULATOR_README]
+
+
+def test_the_emulator_readme_is_linked_from_the_readme() -> None:
+    assert "callback/devtools/emulator/README.md" in LINK.findall(prose(read(ROOT / "README.md")))
 
 
 @pytest.mark.parametrize("path", link_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -213,3 +220,12 @@ def test_relative_links_resolve(path: Path) -> None:
         elif anchor and linked.suffix == ".md" and anchor not in anchors(read(linked)):
             broken.append(f"{target} (no such heading)")
     assert not broken, f"{path.relative_to(ROOT)}: broken links {broken}"
+
+
+def test_the_docs_say_the_project_directory_goes_first_on_sys_path() -> None:
+    """What the code does (tests/test_installed.py runs it): the `wecom` commands, the server and
+    the fixture import handler modules from the current directory first."""
+    for doc in ("handlers.md", "deploy.md", "config.md"):
+        text = " ".join(read(DOCS / doc).split())
+        assert "does not put the current directory on `sys.path`" not in text, doc
+        assert "first on `sys.path`" in text, doc

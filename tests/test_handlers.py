@@ -1,4 +1,4 @@
-"""The shipped example handlers (handlers/), tested the way handler authors test theirs: with
+"""The shipped demo handlers (callback/demo/), tested the way handler authors test theirs: with
 the `wecom` fixture of the package's pytest plugin (sandboxed app, WeCom emulator)."""
 
 from __future__ import annotations

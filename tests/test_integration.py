@@ -14,7 +14,8 @@ from tests.conftest import AES_KEY, CORP_ID, TOKEN
 CONFIG = """
 [server]
 state = "sqlite:///{state}"
-handlers = ["handlers.chat", "handlers.menu", "handlers.cards", "handlers.fallback"]
+handlers = ["callback.demo.chat", "callback.demo.menu", "callback.demo.cards",
+            "callback.demo.fallback"]
 
 [apps.hr]
 corp_id = "{CORP_ID}"

@@ -34,3 +34,16 @@ def test_readme_example_runs_as_a_users_test_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def test_readme_example_passes_against_the_demo(tmp_path: Path) -> None:
+    """A new user's first test, copied from the README into a project with no handlers yet:
+    the fixture serves the sandbox's demo, which answers it as the README says."""
+    (tmp_path / "test_first.py").write_text(readme_example(), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -148,12 +148,16 @@ def test_no_match_returns_none(sim: Simulator) -> None:
     assert Router().compile()(from_fields(sim.text("x")), "hr") is None
 
 
-def test_loader_default_modules_and_order() -> None:
-    modules = loader.default_modules()
-    assert modules == sorted(modules) and "handlers.menu" in modules and "handlers.chat" in modules
-    root = loader.load(["handlers.menu", "handlers.chat"], use_entry_points=False)
+def test_loader_default_modules_and_order(tmp_path: Path) -> None:
+    package = tmp_path / "handlers"
+    package.mkdir()
+    for name in ("zeta", "alpha", "_private"):
+        (package / f"{name}.py").write_text("")
+    assert loader.default_modules(project=tmp_path) == ["handlers.alpha", "handlers.zeta"]
+    assert loader.default_modules(project=tmp_path / "elsewhere") == []
+    root = loader.load(["callback.demo.menu", "callback.demo.chat"], use_entry_points=False)
     names = [r.handler.__module__ for r in root.routes() if r.kind != "default"]
-    assert names.index("handlers.menu") < names.index("handlers.chat")
+    assert names.index("callback.demo.menu") < names.index("callback.demo.chat")
 
 
 def test_loader_errors() -> None:
@@ -180,10 +184,54 @@ def test_loader_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-bot\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[wecom_callback.handlers]\nacme = acme_bot\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    root = loader.load(["handlers.chat"])
+    root = loader.load(["callback.demo.chat"])
     assert any(r.handler.__module__ == "acme_bot" for r in root.routes())
     # named in config too: loaded once, at the config's position
-    root = loader.load(["acme_bot", "handlers.chat"])
+    root = loader.load(["acme_bot", "callback.demo.chat"])
     modules = [r.handler.__module__ for r in root.routes()]
     assert modules.count("acme_bot") == 1 and modules[0] == "acme_bot"
     sys.modules.pop("acme_bot", None)
+
+
+def _package(where: Path, modules: dict[str, str]) -> None:
+    where.mkdir(parents=True)
+    (where / "__init__.py").write_text("")
+    for name, reply in modules.items():
+        (where / f"{name}.py").write_text(
+            f"from callback import Router\nrouter = Router()\n"
+            f"@router.text({name!r})\ndef {name}(message, ctx):\n    return {reply!r}\n"
+        )
+
+
+def test_loader_the_projects_package_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package without `router` loads its modules; a `handlers` package imported earlier from
+    elsewhere (an installed one) gives way to the project's."""
+    _package(tmp_path / "site" / "handlers", {"a": "installed"})
+    _package(tmp_path / "project" / "handlers", {"b": "ours", "a": "ours too", "_c": "private"})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "handlers", raising=False)
+    import handlers  # type: ignore[import-not-found]  # the installed one, first on sys.path
+
+    assert handlers.__file__.startswith(str(tmp_path / "site"))
+    project = tmp_path / "project"
+    try:
+        loaded = loader.load_modules(["handlers"], "test", use_entry_points=False, project=project)
+        assert [name for name, _ in loaded.modules] == ["handlers.a", "handlers.b"]
+        assert all(path.startswith(f"{project}/handlers/") for _, path in loaded.modules)
+        assert sys.path[0] == str(project)
+        assert loader.choose(None, sandbox=False, project=project) == (
+            ["handlers.a", "handlers.b"],
+            f"the modules of {project}/handlers",
+        )
+        assert loader.choose(None, sandbox=True, project=tmp_path)[0] == ["callback.demo"]
+        assert loader.choose(None, sandbox=False, project=tmp_path)[0] == []
+    finally:
+        for key in [k for k in sys.modules if k == "handlers" or k.startswith("handlers.")]:
+            del sys.modules[key]
+
+
+def test_loader_a_project_folder_named_callback_leaves_the_framework_alone(tmp_path: Path) -> None:
+    (tmp_path / "callback").mkdir()  # say, the project's notes about WeCom callbacks
+    before = sys.modules["callback"]
+    loaded = loader.load_for(None, sandbox=True, project=tmp_path)
+    assert loaded.modules[0][0] == "callback.demo" and sys.modules["callback"] is before

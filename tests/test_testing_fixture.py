@@ -171,3 +171,36 @@ def test_apps_without_demo(tmp_path: Path) -> None:
         assert tester.emulator.emulator.apps()[-1].name == "hr"
     finally:
         tester.close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MYBOT = """\
+from callback import Router
+
+router = Router()
+
+
+@router.text("hello")
+def hello(message, ctx):
+    return "Hello from mybot"
+"""
+
+
+def test_a_config_with_only_server_handlers(tmp_path: Path) -> None:
+    """docs/config.md: the fixture reads only `[server] handlers`; `mybot.py` beside config.toml
+    is found with plain `pytest` (python -P: the current directory is not put on sys.path)."""
+    write(tmp_path / "config.toml", '[server]\nhandlers = ["mybot"]\n')
+    write(tmp_path / "mybot.py", MYBOT)
+    write(tmp_path / "tests" / "test_mybot.py", (
+        "def test_hello(wecom):\n"
+        "    assert wecom.text('hello').reply.content == 'Hello from mybot'\n"
+    ))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert "wecom fixture: handler modules mybot ([server] handlers" in done.stdout

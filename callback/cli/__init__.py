@@ -1,4 +1,4 @@
-"""The `wecom` command: serve, simulate, send, recall, routes, doctor, outbox, emulator."""
+"""The `wecom` command: init, serve, simulate, send, recall, routes, doctor, outbox, emulator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import requests
 
 from callback import loader
 from callback.app import load_settings
-from callback.cli import connect, doctor, outbox, send, simulate
+from callback.cli import connect, doctor, init, outbox, send, simulate
 from callback.errors import WecomError
 
 
@@ -23,7 +23,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_routes(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    for number, route in enumerate(loader.load(settings.server.handlers).routes(), 1):
+    loaded = loader.load_for(settings.server.handlers, sandbox=settings.sandbox)
+    print("\n".join(loaded.describe()))
+    print("routes, in match order:")
+    for number, route in enumerate(loaded.router.routes(), 1):
         print(f"{number:3d}. {route.describe()}")
     return 0
 
@@ -39,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="config file (default: $WECOM_CONFIG, ./config.toml)")
     top = argparse.ArgumentParser(prog="wecom", description="WeCom callback server and tools")
     sub = top.add_subparsers(dest="command", required=True)
+    init.add_parser(sub)
 
     serve = sub.add_parser(
         "serve", parents=[common], help="run the server (sandbox mode without a config)"
@@ -69,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if os.getcwd() not in sys.path:  # the project's handlers/ before the installed examples
+    if os.getcwd() not in sys.path:  # the project's modules before installed ones
         sys.path.insert(0, os.getcwd())
     args = parser().parse_args(argv)
     try:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from callback.app import load_settings
 from callback.cli import webhook
-from callback.errors import WecomError
+from callback.config import Settings
+from callback.errors import Unreachable, WecomError
 from callback.outbound import (
     Markdown,
     Message,
@@ -85,30 +88,58 @@ def _print_result(result: SendResult) -> None:
             print(f"{label}: {', '.join(ids)}")
 
 
-def _client(args: argparse.Namespace) -> tuple[WecomClient, Any]:
+def _client(args: argparse.Namespace) -> tuple[WecomClient, Settings]:
     settings = load_settings(args.config)
     return WecomClient(settings.apps, open_store(settings.server.state)), settings
+
+
+@contextmanager
+def _sandbox_hint(settings: Settings, app: str) -> Iterator[None]:
+    """In sandbox mode, no connection means no emulator: say so, and what starts one."""
+    try:
+        yield
+    except Unreachable as exc:
+        if not settings.sandbox:
+            raise
+        url = settings.apps[app].api_base_url
+        raise WecomError(
+            f"no emulator at {url}: is `wecom serve` running? In sandbox mode (no config "
+            "file) messages go to the WeCom emulator it starts; start it in this directory"
+        ) from exc
+
+
+def _app(args: argparse.Namespace, settings: Settings) -> str:
+    """--app, else the first configured; an unknown name lists the applications there are."""
+    app: str = args.app or next(iter(settings.apps))
+    if app not in settings.apps:
+        where = "the sandbox" if settings.sandbox else settings.source
+        raise WecomError(
+            f"--app {app!r}: no such application in {where}; the applications are "
+            f"{', '.join(settings.apps)}"
+        )
+    return app
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     message = build(args)
     to = recipients(args)
     client, settings = _client(args)
-    app = args.app or next(iter(settings.apps))
-    if app not in settings.apps:
-        raise WecomError(f"--app {app!r}: no such application in the config")
+    app = _app(args, settings)
     if args.dry_run:
         agent_id = settings.apps[app].agent_id  # no secret needed to print the body
         for body in build_send_bodies(message, to, agent_id, enable_duplicate_check=True):
             print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
-    _print_result(client.send(app, message, to))
+    with _sandbox_hint(settings, app):
+        _print_result(client.send(app, message, to))
     return 0
 
 
 def cmd_recall(args: argparse.Namespace) -> int:
     client, settings = _client(args)
-    client.recall(args.app or next(iter(settings.apps)), args.msgid)
+    app = _app(args, settings)
+    with _sandbox_hint(settings, app):
+        client.recall(app, args.msgid)
     print(f"recalled {args.msgid}")
     return 0
 

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 import weakref
 from collections import Counter
@@ -70,6 +71,16 @@ class Workers:
         """Stop the maintenance thread (handlers already running finish)."""
         self.stopped.set()
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no handler runs or waits and no outbox attempt is under way in this
+        process, for at most `timeout` seconds; whether that happened."""
+        deadline = time.monotonic() + timeout
+        while self.held() or self._sending:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     # -- leases ----------------------------------------------------------------------------------
 
     def hold(self, key: str) -> None:
@@ -112,7 +123,11 @@ class Workers:
             finally:
                 self.release(key)
 
-        self.handlers.submit(run)
+        try:
+            self.handlers.submit(run)
+        except RuntimeError:  # the interpreter is shutting down: no new threads
+            self.release(key)
+            log.warning("process stopping: %s will run again once its lease runs out", key)
 
     def send(self, job: Callable[..., Any], *args: Any) -> bool:
         """Run an outbox job on a sender thread, if the send queue has room (False if not: the
@@ -133,7 +148,12 @@ class Workers:
                 with self._lock:
                     self._sending -= 1
 
-        self.senders.submit(run)
+        try:
+            self.senders.submit(run)
+        except RuntimeError:  # the interpreter is shutting down: the item stays due
+            with self._lock:
+                self._sending -= 1
+            return False
         return True
 
     def on_sender(self, call: Callable[[], R]) -> R:

@@ -7,6 +7,7 @@ import os
 import secrets
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,17 +101,69 @@ def settings(env: Mapping[str, str]) -> Settings:
 RUNTIME_FILE = ".wecom-sandbox.run"
 
 
-def record_emulator(url: str, env: Mapping[str, str]) -> None:
-    """Note where the running sandbox's emulator listens (for `wecom simulate`)."""
-    (directory(env) / RUNTIME_FILE).write_text(url, encoding="utf-8")
+@dataclass(frozen=True)
+class Running:
+    """A sandbox server started from this directory: where it and its emulator listen."""
+
+    server: str  # base URL, e.g. http://127.0.0.1:8080 ("" when unknown)
+    emulator: str
+    pid: int = 0  # the `wecom serve` process (0 when unknown)
+
+
+def local_url(bind: str) -> str:
+    """The base URL a client on this machine uses for gunicorn's `--bind` HOST:PORT ("" for a
+    unix socket): a wildcard address becomes the loopback one."""
+    if bind.startswith(("unix:", "fd://")):
+        return ""
+    host, _, port = bind.rpartition(":")
+    wildcard = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}  # noqa: S104
+    host = wildcard.get(host, host)
+    return f"http://{host}:{port or 8000}"
+
+
+def record_run(server: str, emulator: str, env: Mapping[str, str]) -> None:
+    """Note where the running sandbox listens (for `wecom simulate`, `send` and `doctor`)."""
+    data = {"server": server, "emulator": emulator, "pid": os.getpid()}
+    (directory(env) / RUNTIME_FILE).write_text(json.dumps(data), encoding="utf-8")
+
+
+def forget_run(env: Mapping[str, str]) -> None:
+    """Remove the note at stop, if it is this process's (a newer server may have replaced it)."""
+    found = running(env)
+    if found is not None and found.pid == os.getpid():
+        (directory(env) / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running(env: Mapping[str, str]) -> Running | None:
+    """The sandbox server started from this directory, if it still runs."""
+    try:
+        text = (directory(env) / RUNTIME_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {"emulator": text}  # an older version's file: the emulator URL alone
+    if not isinstance(data, dict) or not data.get("emulator"):
+        return None
+    found = Running(str(data.get("server", "")), str(data["emulator"]), int(data.get("pid", 0)))
+    return None if found.pid and not _alive(found.pid) else found
 
 
 def running_emulator(env: Mapping[str, str]) -> str | None:
     """The emulator URL of the sandbox server started from the same directory, if any."""
-    try:
-        return (directory(env) / RUNTIME_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+    found = running(env)
+    return found.emulator if found else None
 
 
 def start_emulator(env: Mapping[str, str], bind: str | None = None) -> EmulatorServer:

@@ -10,7 +10,10 @@ Installed as a pytest plugin (entry point `pytest11`), so in a project's tests::
 `result.reply` is the decrypted passive reply, parsed (None for an empty 200); `result.sent` is
 what reached the WeCom emulator's send API for this callback, after background work finished.
 Override the `wecom_handlers` fixture to choose handler modules (default: `[server] handlers`
-of ./config.toml, else the modules of the handlers/ package).
+of ./config.toml, else the modules of the project's handlers/ package, else the sandbox's demo).
+The project is the current directory, first on sys.path, so its modules win over installed
+ones. pytest's header names the modules the fixture loads; each test using it prints them
+(`wecom.loaded`), so a failing test's captured output shows which code answered.
 
 Callbacks go to the sandbox app "demo" unless a call names another with `app=`. Override the
 `wecom_apps` fixture to choose the apps that receive callbacks (default: `["demo"]`); each other
@@ -156,7 +159,11 @@ class WecomTester:
         try:
             base = sandbox.settings(env | {sandbox.API_URL_ENV: self.emulator.url})
             self.settings = with_bots(receiving_apps(base, apps, self.emulator.emulator), bots)
-            self.app = create_app(self.settings, router=loader.load(handlers))
+            if handlers is None:
+                self.loaded = loader.load_for(None, sandbox=True)
+            else:
+                self.loaded = loader.load_modules(handlers, "the wecom_handlers fixture")
+            self.app = create_app(self.settings, router=self.loaded.router)
         except BaseException:
             self.emulator.stop()
             raise
@@ -284,13 +291,29 @@ class WecomTester:
         raise TimeoutError(f"callback {key} still running after {self.timeout} s")
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The handler modules the `wecom` fixture loads by default, at the top of every run."""
+    try:
+        modules, reason = loader.choose(configured_handlers(), sandbox=True)
+    except ConfigError as exc:
+        return [f"wecom fixture: {exc}"]
+    names = ", ".join(modules) or "none"
+    return [f"wecom fixture: handler modules {names} ({reason}; see wecom_handlers)"]
+
+
+def configured_handlers() -> Sequence[str] | None:
+    """`[server] handlers` of $WECOM_CONFIG or ./config.toml, if there is such a file (only its
+    [server] table is read: the fixture makes its own apps and bots)."""
+    path = Path(os.environ.get("WECOM_CONFIG", "config.toml"))
+    if path.is_file():
+        return config.load_server(path).handlers
+    return None
+
+
 @pytest.fixture
 def wecom_handlers() -> Sequence[str] | None:
     """Handler modules for the `wecom` fixture; override it in your conftest.py to choose."""
-    path = Path(os.environ.get("WECOM_CONFIG", "config.toml"))
-    if path.is_file():
-        return config.load(path).server.handlers
-    return None
+    return configured_handlers()
 
 
 @pytest.fixture
@@ -314,6 +337,7 @@ def wecom(
 ) -> Iterator[WecomTester]:
     """Your handlers behind a sandboxed callback endpoint, with the WeCom emulator for sends."""
     tester = WecomTester(tmp_path, wecom_handlers, apps=wecom_apps, bots=wecom_bots)
+    print("wecom fixture:", *tester.loaded.describe(), sep="\n")
     try:
         yield tester
     finally:
@@ -325,6 +349,8 @@ __all__ = [
     "DEFAULT_BOT",
     "Result",
     "WecomTester",
+    "configured_handlers",
+    "pytest_report_header",
     "receiving_apps",
     "wecom",
     "wecom_apps",

@@ -56,6 +56,12 @@ def test_module_runs_in_the_foreground() -> None:
         params = {"corpid": DEFAULT_CORP_ID, "corpsecret": "emulator-secret"}
         answer = requests.get(f"{url}/cgi-bin/gettoken", params=params, timeout=5).json()
         assert answer["errcode"] == 0
+        control = process.stdout.readline().split()  # the control URL it advertises answers
+        assert control[:2] == ["control", "API:"]
+        index = requests.get(control[2], timeout=5)
+        assert index.status_code == 200, index.text
+        assert index.json()["docs"] == "callback/devtools/emulator/README.md"
+        assert {"GET /_emulator/messages", "POST /_emulator/fail"} <= set(index.json()["routes"])
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .aibot_responses import check_second_call
 from .apps import EmulatorApp
@@ -74,6 +74,22 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
     @bp.errorhandler(RecursionError)
     def bad_request(error: Exception) -> tuple[Response, int]:
         return jsonify({"error": f"{type(error).__name__}: {error}"}), 400
+
+    @bp.get("/")
+    def index() -> Response:
+        """What the control API offers (the URL the emulator prints at start)."""
+        rules = sorted(
+            (rule.rule, sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+            for rule in current_app.url_map.iter_rules()
+            if rule.rule.startswith("/_emulator/") and rule.rule != "/_emulator/"
+        )
+        return jsonify(
+            {
+                "emulator": "WeCom API emulator: control API",
+                "docs": "callback/devtools/emulator/README.md",
+                "routes": [f"{' '.join(methods)} {path}" for path, methods in rules],
+            }
+        )
 
     @bp.get("/messages")
     def messages() -> Response:

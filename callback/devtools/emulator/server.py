@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from types import TracebackType
 
@@ -64,6 +65,7 @@ class EmulatorServer:
             host, port, app, threaded=True, request_handler=handler
         )
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
 
     @property
     def host(self) -> str:
@@ -98,7 +100,12 @@ class EmulatorServer:
         self._server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
-        """Stop serving, end the connections held (late or withheld answers), close the socket."""
+        """Stop serving, end the connections held (late or withheld answers), close the socket.
+        In a process forked from the one serving (a gunicorn worker), which has no serving
+        thread: only close this process's copy of the socket."""
+        if os.getpid() != self._pid:
+            self._server.server_close()
+            return
         self._stopping.set()
         if self._thread is not None:
             self._server.shutdown()

@@ -1,4 +1,4 @@
-"""Chat: 'help', 'echo TEXT' and 'order NUMBER' text commands."""
+"""Chat: 'hello', 'help', 'echo TEXT' and 'order NUMBER' text commands."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from callback.inbound.messages import TextMessage
 
 router = Router("chat")
 
-HELP = "Commands:\n  help - this list\n  echo TEXT - repeat TEXT\n  order NUMBER - look up an order"
+HELP = (
+    "Commands:\n  hello - a greeting\n  help - this list\n  echo TEXT - repeat TEXT\n"
+    "  order NUMBER - look up an order\n  ask QUESTION - a slow, thoughtful answer, sent when ready"
+)
+
+
+@router.text("hello")
+def hello(message: TextMessage, ctx: Context) -> str:
+    return "Hello!"
 
 
 @router.text("help")
