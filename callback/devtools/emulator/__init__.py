@@ -28,6 +28,7 @@ from .records import DuplicateRecord, MessageRecord, Stats, UnansweredCall, Upda
 from .server import EmulatorServer, create_emulator_app
 from .state import Emulator
 from .validation import SendContext, check_message
+from .webhooks import DEFAULT_WEBHOOK_KEY, WebhookMedia, WebhookRecord, WebhookRobot
 
 __all__ = [
     "DEFAULT_AGENT_ID",
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_MINIPROGRAM_APPID",
     "DEFAULT_MINIPROGRAM_SECRET",
     "DEFAULT_SECRET",
+    "DEFAULT_WEBHOOK_KEY",
     "INVALID_USER_PREFIX",
     "UNLICENSED_USER_PREFIX",
     "AibotResponseCode",
@@ -55,6 +57,9 @@ __all__ = [
     "Stats",
     "UnansweredCall",
     "UpdateRecord",
+    "WebhookMedia",
+    "WebhookRecord",
+    "WebhookRobot",
     "check_message",
     "create_emulator_app",
     "main",
