@@ -1,11 +1,20 @@
 """A WeCom API emulator (gettoken, message/*, media/upload, getcallbackip, the AI bot's
-response_url) for tests and sandboxes.
+response_url and long connection, group robots) for tests and sandboxes.
 
 It is written from the protocol notes, independent of the rest of `callback`, and strict the way
 WeCom is, so a client that misnames a parameter or breaks a limit gets WeCom's errcode.
 """
 
 from .aibot_responses import AibotResponseCode, AibotResponseRecord
+from .aibot_ws import (
+    DEFAULT_BOT_ID,
+    DEFAULT_BOT_SECRET,
+    AibotConnectionServer,
+    AibotWsHub,
+    NotConnected,
+    WsCallbacks,
+    WsKnobs,
+)
 from .apps import (
     DEFAULT_AGENT_ID,
     DEFAULT_APPS,
@@ -33,6 +42,8 @@ from .webhooks import DEFAULT_WEBHOOK_KEY, WebhookMedia, WebhookRecord, WebhookR
 __all__ = [
     "DEFAULT_AGENT_ID",
     "DEFAULT_APPS",
+    "DEFAULT_BOT_ID",
+    "DEFAULT_BOT_SECRET",
     "DEFAULT_CORP_ID",
     "DEFAULT_MINIPROGRAM_AGENT_ID",
     "DEFAULT_MINIPROGRAM_APPID",
@@ -41,8 +52,10 @@ __all__ = [
     "DEFAULT_WEBHOOK_KEY",
     "INVALID_USER_PREFIX",
     "UNLICENSED_USER_PREFIX",
+    "AibotConnectionServer",
     "AibotResponseCode",
     "AibotResponseRecord",
+    "AibotWsHub",
     "ApiError",
     "CallMatch",
     "DuplicateRecord",
@@ -53,6 +66,7 @@ __all__ = [
     "HoldEnd",
     "MediaRecord",
     "MessageRecord",
+    "NotConnected",
     "SendContext",
     "Stats",
     "UnansweredCall",
@@ -60,6 +74,8 @@ __all__ = [
     "WebhookMedia",
     "WebhookRecord",
     "WebhookRobot",
+    "WsCallbacks",
+    "WsKnobs",
     "check_message",
     "create_emulator_app",
     "main",

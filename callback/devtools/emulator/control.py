@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from .aibot_responses import SecondCall
+from .aibot_ws.control_client import AibotWsControl
 from .apps import EmulatorApp
 from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import DuplicateAnswer
@@ -20,7 +21,7 @@ def _match_json(match: CallMatch | Mapping[str, Any] | None) -> dict[str, Any] |
     return None if match is None else dict(match)
 
 
-class EmulatorControl:
+class EmulatorControl(AibotWsControl):
     """Drive an emulator running in another process or thread.
 
     control = EmulatorControl("http://127.0.0.1:8090")

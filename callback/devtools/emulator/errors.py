@@ -55,7 +55,11 @@ ERRMSG: Mapping[int, str] = {
     90207: "invalid miniprogram appid",
     90208: "miniprogram appid mismatch",
     93000: "invalid webhook url",
+    846605: "invalid req_id",
     846606: "request already responded, cannot respond again",
+    846607: "message frequency out of limit",
+    846608: "stream message update expired",
+    853000: "invalid bot_id or secret",
 }
 """Base errmsg per errcode; template_card codes 42027-42051 fall back to a generic text."""
 

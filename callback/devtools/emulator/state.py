@@ -20,6 +20,7 @@ from .aibot_responses import (
     SecondCall,
     check_second_call,
 )
+from .aibot_ws.hub import AibotWsHub
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
@@ -83,15 +84,19 @@ class Emulator:
         self._initial_webhook_keys = tuple(webhook_keys)
         self._holds = Holds()
         self._call_ids = itertools.count(1)
+        self.aibot_ws = AibotWsHub(self.now, self._register_ws_code)
+        """AI bots' long connections (served by an AibotConnectionServer)."""
         self.reset()
 
     def reset(self) -> None:
         """Back to the constructor's apps, group robots and knobs with no tokens, media,
         messages, AI-bot response codes or responses, robot messages, faults or clock offset.
 
-        Held connections are released: late answers go out now, withheld ones are closed.
+        Held connections are released: late answers go out now, withheld ones are closed. The
+        long-connection hub is reset too (its open connections are closed).
         """
         self._holds.release_all()
+        self.aibot_ws.reset()
         with self._lock:
             self._offset = 0.0
             self._apps: dict[str, EmulatorApp] = {}
@@ -298,6 +303,13 @@ class Emulator:
                 chatid=chatid,
                 now=self.now(),
             )
+
+    def _register_ws_code(
+        self, code: str, chattype: str, msgid: str, userid: str, chatid: str | None
+    ) -> None:
+        self.register_aibot_response_code(
+            code, chattype=chattype, msgid=msgid, userid=userid, chatid=chatid
+        )
 
     def aibot_response_codes(self) -> list[AibotResponseCode]:
         """The AI-bot response codes issued, in order."""
