@@ -12,9 +12,11 @@ from ws_helpers import BOT, USER, Dev, markdown
 
 from callback.devtools.emulator import (
     AibotConnectionServer,
+    Emulator,
     EmulatorControl,
     EmulatorServer,
     NotConnected,
+    WsKnobs,
 )
 
 
@@ -225,3 +227,19 @@ def test_control_api_drives_and_reads_the_long_connection(ws: AibotConnectionSer
         assert control.ws_refusals(BOT)[-1]["cmd"] == "ping"
         assert control.ws_frames()[-1]["frame"]["errcode"] == -1
         assert control.ws_drop_connection(BOT) is True
+
+
+def test_stopping_the_server_closes_its_connections() -> None:
+    emulator = Emulator()
+    server = AibotConnectionServer(emulator, knobs=WsKnobs(idle_timeout_s=30)).start()
+    dev = Dev(server.url)
+    dev.subscribe()
+    emulator.aibot_ws.delay_acks(1, ms=60_000, cmd="ping")
+    dev.send("ping")
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5  # a pending ack delay does not hold the stop up
+    error = closed_within(dev, 2.0)
+    assert error.rcvd is not None and error.rcvd.code == 1001
+    (record,) = emulator.aibot_ws.connections()
+    assert record.close_reason == "server_stop" and not record.open

@@ -88,6 +88,7 @@ class AibotConnectionServer:
         self.hub: AibotWsHub = emulator.aibot_ws
         if knobs is not None or bots is not None:
             self.hub.use_defaults(knobs=knobs, bots=bots)
+        self._stopping = threading.Event()
         self._mine: set[int] = set()
         self._mine_lock = threading.Lock()
         self._server: Server = serve(
@@ -133,6 +134,7 @@ class AibotConnectionServer:
             mine = list(self._mine)
         for conn_id in mine:
             self.hub.closing(conn_id, "server_stop")
+        self._stopping.set()
         self._server.shutdown()
         if self._thread is not None:
             self._thread.join()
@@ -191,8 +193,9 @@ class AibotConnectionServer:
                 return
             last = time.monotonic()
             for out in self.hub.handle(conn_id, data):
-                if out.delay_s:
-                    time.sleep(out.delay_s)
+                if out.delay_s and self._stopping.wait(out.delay_s):
+                    ws.close(1001, "server stopping")
+                    return
                 if out.drop:
                     continue
                 try:
