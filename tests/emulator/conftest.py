@@ -11,7 +11,7 @@ import pytest
 import requests
 from emulator_helpers import START, WeComApi
 
-from callback.devtools.emulator import Emulator, EmulatorServer
+from callback.devtools.emulator import AibotConnectionServer, Emulator, EmulatorServer
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,18 @@ def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
 def api(emulator_server: EmulatorServer, emulator: Emulator) -> Iterator[WeComApi]:
     with requests.Session() as session:
         yield WeComApi(emulator_server.url, session)
+
+
+@pytest.fixture(scope="session")
+def ws_server() -> Iterator[AibotConnectionServer]:
+    """The long-connection server over its own emulator (clock fixed at START)."""
+    with AibotConnectionServer(Emulator(clock=lambda: START)) as server:
+        yield server
+
+
+@pytest.fixture
+def ws(ws_server: AibotConnectionServer) -> Iterator[AibotConnectionServer]:
+    """The long-connection server, reset (default bots and knobs, no connections) per test."""
+    ws_server.emulator.reset()
+    yield ws_server
+    ws_server.emulator.reset()

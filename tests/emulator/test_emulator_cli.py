@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
+from websockets.sync.client import connect
 
 from callback.devtools.emulator import DEFAULT_CORP_ID, main
 from callback.devtools.emulator.cli import parse_app, parse_bind
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout under test: `python -m` run from here imports its code."""
 
 
 def test_parse_app_and_bind() -> None:
@@ -65,3 +71,23 @@ def test_module_runs_in_the_foreground() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_module_serves_the_long_connection_too() -> None:
+    command = [sys.executable, "-m", "callback.devtools.emulator", "--bind", "127.0.0.1:0"]
+    command += ["--aibot-ws", "127.0.0.1:0", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(5)]
+        assert lines[3].startswith("AI bot long connection on ws://127.0.0.1:")
+        ws_url = lines[3].split()[-1]
+        bot_id, secret = (part.split("=", 1)[1] for part in lines[4].split())
+        frame = {"cmd": "aibot_subscribe", "headers": {"req_id": "r1"}}
+        frame["body"] = {"bot_id": bot_id, "secret": secret}
+        with connect(ws_url, open_timeout=5) as websocket:
+            websocket.send(json.dumps(frame))
+            assert json.loads(websocket.recv(timeout=5))["errcode"] == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,11 +1,20 @@
 """A WeCom API emulator (gettoken, message/*, media/upload, getcallbackip, the AI bot's
-response_url) for tests and sandboxes.
+response_url and long connection, group robots) for tests and sandboxes.
 
 It is written from the protocol notes, independent of the rest of `callback`, and strict the way
 WeCom is, so a client that misnames a parameter or breaks a limit gets WeCom's errcode.
 """
 
 from .aibot_responses import AibotResponseCode, AibotResponseRecord
+from .aibot_ws import (
+    DEFAULT_BOT_ID,
+    DEFAULT_BOT_SECRET,
+    AibotConnectionServer,
+    AibotWsHub,
+    NotConnected,
+    WsCallbacks,
+    WsKnobs,
+)
 from .apps import (
     DEFAULT_AGENT_ID,
     DEFAULT_APPS,
@@ -28,19 +37,25 @@ from .records import DuplicateRecord, MessageRecord, Stats, UnansweredCall, Upda
 from .server import EmulatorServer, create_emulator_app
 from .state import Emulator
 from .validation import SendContext, check_message
+from .webhooks import DEFAULT_WEBHOOK_KEY, WebhookMedia, WebhookRecord, WebhookRobot
 
 __all__ = [
     "DEFAULT_AGENT_ID",
     "DEFAULT_APPS",
+    "DEFAULT_BOT_ID",
+    "DEFAULT_BOT_SECRET",
     "DEFAULT_CORP_ID",
     "DEFAULT_MINIPROGRAM_AGENT_ID",
     "DEFAULT_MINIPROGRAM_APPID",
     "DEFAULT_MINIPROGRAM_SECRET",
     "DEFAULT_SECRET",
+    "DEFAULT_WEBHOOK_KEY",
     "INVALID_USER_PREFIX",
     "UNLICENSED_USER_PREFIX",
+    "AibotConnectionServer",
     "AibotResponseCode",
     "AibotResponseRecord",
+    "AibotWsHub",
     "ApiError",
     "CallMatch",
     "DuplicateRecord",
@@ -51,10 +66,16 @@ __all__ = [
     "HoldEnd",
     "MediaRecord",
     "MessageRecord",
+    "NotConnected",
     "SendContext",
     "Stats",
     "UnansweredCall",
     "UpdateRecord",
+    "WebhookMedia",
+    "WebhookRecord",
+    "WebhookRobot",
+    "WsCallbacks",
+    "WsKnobs",
     "check_message",
     "create_emulator_app",
     "main",

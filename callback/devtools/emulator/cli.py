@@ -8,6 +8,7 @@ import sys
 import threading
 from types import FrameType
 
+from .aibot_ws import DEFAULT_BOT_ID, DEFAULT_BOT_SECRET, AibotConnectionServer, WsKnobs
 from .apps import DEFAULT_APPS, EmulatorApp
 from .server import EmulatorServer
 from .state import Emulator
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--app", type=parse_app, action="append", help="NAME:CORPID:AGENTID:SECRET[:mini=APPID,...]"
     )
+    parser.add_argument(
+        "--aibot-ws",
+        type=parse_bind,
+        metavar="HOST:PORT",
+        help="also serve the AI bot's WebSocket long connection here",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
     args = parser.parse_args(argv)
     host, port = args.bind
@@ -83,6 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WeCom API emulator listening on {server.url}")
     for app in emulator.apps():
         print(describe(app))
+    ws_server = None
+    if args.aibot_ws is not None:
+        try:
+            ws_server = AibotConnectionServer(
+                emulator, *args.aibot_ws, knobs=WsKnobs(response_url_base=server.url)
+            ).start()
+        except OSError as error:
+            print(
+                f"cannot listen on {args.aibot_ws[0]}:{args.aibot_ws[1]}: {error}", file=sys.stderr
+            )
+            server.stop()
+            return 1
+        print(f"AI bot long connection on {ws_server.url}")
+        print(f"  bot_id={DEFAULT_BOT_ID} secret={DEFAULT_BOT_SECRET}")
     print(f"control API: {server.url}/_emulator/", flush=True)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if in_main else None
@@ -91,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if ws_server is not None:
+            ws_server.stop()
         server.stop()
         if in_main:
             signal.signal(signal.SIGTERM, previous)

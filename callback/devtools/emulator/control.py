@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from .aibot_responses import SecondCall
+from .aibot_ws.control_client import AibotWsControl
 from .apps import EmulatorApp
 from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import DuplicateAnswer
@@ -20,7 +21,7 @@ def _match_json(match: CallMatch | Mapping[str, Any] | None) -> dict[str, Any] |
     return None if match is None else dict(match)
 
 
-class EmulatorControl:
+class EmulatorControl(AibotWsControl):
     """Drive an emulator running in another process or thread.
 
     control = EmulatorControl("http://127.0.0.1:8090")
@@ -201,6 +202,34 @@ class EmulatorControl:
             params["shown"] = "true" if shown else "false"
         records: list[dict[str, Any]] = self._call("GET", "aibot/responses", params=params)
         return records
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The registered group robots (key, name)."""
+        robots: list[dict[str, Any]] = self._call("GET", "webhooks")
+        return robots
+
+    def add_webhook(self, key: str, name: str = "") -> dict[str, Any]:
+        """Register a group robot by its key."""
+        robot: dict[str, Any] = self._post("webhooks", {"key": key, "name": name})
+        return robot
+
+    def webhook_messages(
+        self, *, key: str | None = None, shown: bool | None = None
+    ) -> list[dict[str, Any]]:
+        """webhook/send calls (JSON form of WebhookRecord), optionally to key, or shown or not."""
+        params: dict[str, str] = {}
+        if key is not None:
+            params["key"] = key
+        if shown is not None:
+            params["shown"] = "true" if shown else "false"
+        records: list[dict[str, Any]] = self._call("GET", "webhooks/messages", params=params)
+        return records
+
+    def set_webhook_policy(
+        self, *, per_minute: int | None = None, rate_errcode: int | None = None
+    ) -> None:
+        """Messages a robot takes per 60 s and the errcode of the one over."""
+        self._post("webhooks/policy", {"per_minute": per_minute, "rate_errcode": rate_errcode})
 
     def set_aibot_response_policy(
         self, *, second_call: SecondCall | None = None, accept_stream: bool | None = None

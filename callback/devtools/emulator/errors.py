@@ -38,6 +38,7 @@ ERRMSG: Mapping[int, str] = {
     44004: "empty content",
     45002: "content size out of limit",
     45008: "article size out of limit",
+    45009: "api freq out of limit",
     45032: "author size out of limit",
     48002: "api forbidden",
     60140: "invalid response_code",
@@ -53,7 +54,12 @@ ERRMSG: Mapping[int, str] = {
     90206: "miniprogram not linked to corp",
     90207: "invalid miniprogram appid",
     90208: "miniprogram appid mismatch",
+    93000: "invalid webhook url",
+    846605: "invalid req_id",
     846606: "request already responded, cannot respond again",
+    846607: "message frequency out of limit",
+    846608: "stream message update expired",
+    853000: "invalid bot_id or secret",
 }
 """Base errmsg per errcode; template_card codes 42027-42051 fall back to a generic text."""
 

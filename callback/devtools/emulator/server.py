@@ -11,8 +11,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .admin import control_blueprint
 from .aibot_api import aibot_blueprint
+from .aibot_ws.control_api import aibot_ws_control_blueprint
 from .holds import HoldingMiddleware
 from .state import Emulator
+from .webhook_api import webhook_blueprint, webhook_control_blueprint
 from .wecom_api import cgi_blueprint
 
 MAX_REQUEST_BYTES = 32 << 20
@@ -31,8 +33,11 @@ def create_emulator_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["wecom_emulator"] = emulator
     app.register_blueprint(aibot_blueprint(emulator))
+    app.register_blueprint(webhook_blueprint(emulator))
     app.register_blueprint(cgi_blueprint(emulator))
     app.register_blueprint(control_blueprint(emulator))
+    app.register_blueprint(webhook_control_blueprint(emulator))
+    app.register_blueprint(aibot_ws_control_blueprint(emulator.aibot_ws))
     app.wsgi_app = HoldingMiddleware(app.wsgi_app, emulator.hold, stopping)  # type: ignore[method-assign]
     return app
 

@@ -20,6 +20,7 @@ from .aibot_responses import (
     SecondCall,
     check_second_call,
 )
+from .aibot_ws.hub import AibotWsHub
 from .apps import DEFAULT_APPS, EmulatorApp, app_for_secret, check_new_app
 from .card_updates import parse_update
 from .errors import ApiError
@@ -48,6 +49,13 @@ from .records import (
 )
 from .tokens import IssuedToken, TokenStore
 from .validation import SendContext, check_send
+from .webhooks import (
+    DEFAULT_WEBHOOK_KEY,
+    WebhookPolicy,
+    WebhookRecord,
+    WebhookRobot,
+    WebhookRobots,
+)
 
 CALLBACK_IPS = ("127.0.0.1", "192.0.2.10", "198.51.100.0/28")
 """getcallbackip answer: localhost plus documentation-range addresses (one a CIDR block)."""
@@ -64,6 +72,7 @@ class Emulator:
         duplicate_answer: DuplicateAnswer = "original",
         aibot_second_call: SecondCall = "silent",
         aibot_accept_stream: bool = False,
+        webhook_keys: Iterable[str] = (DEFAULT_WEBHOOK_KEY,),
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
@@ -72,17 +81,22 @@ class Emulator:
             check_second_call(aibot_second_call), aibot_accept_stream
         )
         self._initial_apps = tuple(apps)
+        self._initial_webhook_keys = tuple(webhook_keys)
         self._holds = Holds()
         self._call_ids = itertools.count(1)
+        self.aibot_ws = AibotWsHub(self.now, self._register_ws_code)
+        """AI bots' long connections (served by an AibotConnectionServer)."""
         self.reset()
 
     def reset(self) -> None:
-        """Back to the constructor's apps and knobs with no tokens, media, messages, AI-bot
-        response codes or responses, faults or clock offset.
+        """Back to the constructor's apps, group robots and knobs with no tokens, media,
+        messages, AI-bot response codes or responses, robot messages, faults or clock offset.
 
-        Held connections are released: late answers go out now, withheld ones are closed.
+        Held connections are released: late answers go out now, withheld ones are closed. The
+        long-connection hub is reset too (its open connections are closed).
         """
         self._holds.release_all()
+        self.aibot_ws.reset()
         with self._lock:
             self._offset = 0.0
             self._apps: dict[str, EmulatorApp] = {}
@@ -97,6 +111,7 @@ class Emulator:
             self._unanswered: dict[int, UnansweredCall] = {}
             self._duplicate_answer = self._initial_duplicate_answer
             self._aibot = AibotResponses(self._initial_aibot_policy)
+            self._webhooks = WebhookRobots(self._initial_webhook_keys, WebhookPolicy())
             for app in self._initial_apps:
                 self.add_app(app)
 
@@ -289,6 +304,13 @@ class Emulator:
                 now=self.now(),
             )
 
+    def _register_ws_code(
+        self, code: str, chattype: str, msgid: str, userid: str, chatid: str | None
+    ) -> None:
+        self.register_aibot_response_code(
+            code, chattype=chattype, msgid=msgid, userid=userid, chatid=chatid
+        )
+
     def aibot_response_codes(self) -> list[AibotResponseCode]:
         """The AI-bot response codes issued, in order."""
         with self._lock:
@@ -326,6 +348,51 @@ class Emulator:
             if accept_stream is not None:
                 policy = replace(policy, accept_stream=accept_stream)
             self._aibot.policy = policy
+
+    def add_webhook(self, key: str, name: str = "") -> WebhookRobot:
+        """Register a group robot by its key; ValueError if the key is empty or taken."""
+        with self._lock:
+            return self._webhooks.add(WebhookRobot(key, name))
+
+    def webhooks(self) -> list[WebhookRobot]:
+        """The registered group robots."""
+        with self._lock:
+            return list(self._webhooks.robots.values())
+
+    def webhook_robot(self, key: str | None) -> WebhookRobot:
+        """The robot of key; ApiError 93000 when the key is unknown."""
+        with self._lock:
+            return self._webhooks.robot(key)
+
+    def webhook_send(self, key: str | None, body: Mapping[str, Any] | ApiError) -> dict[str, Any]:
+        """webhook/send to the robot of key (body, or the ApiError reading it raised)."""
+        with self._lock:
+            self._webhooks.send(key, body, self.now())
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def webhook_upload(
+        self, key: str | None, media_type: str | None, filename: str, data: bytes | None
+    ) -> dict[str, Any]:
+        """webhook/upload_media for the robot of key; the answer with its media_id."""
+        with self._lock:
+            media = self._webhooks.upload(key, media_type, filename, data, self.now())
+        return {"errcode": 0, "errmsg": "ok", **media.to_json()}
+
+    def webhook_messages(
+        self, *, key: str | None = None, shown: bool | None = None
+    ) -> list[WebhookRecord]:
+        """webhook/send calls to known robots in order (refused ones too), optionally only
+        those to key, or only what the group saw (shown=True) or did not."""
+        with self._lock:
+            records = list(self._webhooks.records)
+        return [r for r in records if key in (None, r.key) and shown in (None, r.shown)]
+
+    def set_webhook_policy(
+        self, *, per_minute: int | None = None, rate_errcode: int | None = None
+    ) -> None:
+        """Messages a robot takes per 60 s (20) and the errcode of the one over (45009)."""
+        with self._lock:
+            self._webhooks.set_policy(per_minute=per_minute, rate_errcode=rate_errcode)
 
     def stats(self) -> Stats:
         """Counts of calls, errcodes, gettoken per app and message outcomes."""

@@ -21,6 +21,7 @@ Handler = Callable[[Emulator, Request, bool], dict[str, Any]]
 """(emulator, request, answered) -> answer; answered is False when the answer will be withheld."""
 JSON_BODY_APIS = frozenset(
     {"message/send", "message/update_template_card", "message/recall", "aibot/response"}
+    | {"webhook/send"}
 )
 """API paths whose body is a JSON object (the ones a fault's CallMatch can look at)."""
 MAX_JSON_DEPTH = 32
