@@ -67,16 +67,11 @@ def create_app(
 
         queue = CeleryQueue(make_celery(settings))
     receiver = Receiver(settings, router, clock=clock, client=client, store=store, queue=queue)
-    bots = BotReceiver(
-        settings, receiver.delivery, receiver.resolve,
-        {name: media.downloader(bot.encoding_aes_key) for name, bot in settings.bots.items()},
-        clock=clock,
-    )  # fmt: skip
-    connections = Connections(
-        settings, receiver.delivery, receiver.resolve,
-        {name: media.downloader(bot.encoding_aes_key) for name, bot in settings.bots.items()
-         if bot.encoding_aes_key},
-    )  # fmt: skip
+    downloaders = {
+        name: media.downloader(name, bot.encoding_aes_key) for name, bot in settings.bots.items()
+    }
+    bots = BotReceiver(settings, receiver.delivery, receiver.resolve, downloaders, clock=clock)
+    connections = Connections(settings, receiver.delivery, receiver.resolve, downloaders)
     webhooks = WebhookClient(settings.webhooks, store)
     receiver.delivery.outbox.webhooks = webhooks
     metrics.watch_outbox(store.outbox_depth)

@@ -41,14 +41,17 @@ class Context:
     match: Match
     log: logging.LoggerAdapter[logging.Logger]
     sender: Sender | None = None
-    downloader: Callable[[str], bytes] | None = None
+    downloader: Callable[[str, str], bytes] | None = None
 
-    def download(self, url: str) -> bytes:
-        """The decrypted bytes of a picture, file or video a member sent an AI bot (its
-        `message.url`, valid for 5 minutes)."""
+    def download(self, media: Any, aeskey: str = "") -> bytes:
+        """The decrypted bytes of a picture, file or video a member sent an AI bot: `media` is
+        the message (or a mixed item, or a quote) or its `url`, valid for 5 minutes; over the
+        long connection the URL's own key comes with the message (or as `aeskey`)."""
         if self.downloader is None:
             raise ConfigError(f"{self.app!r} has no media to download: only AI bots do")
-        return self.downloader(url)
+        if isinstance(media, str):
+            return self.downloader(media, aeskey)
+        return self.downloader(str(media.url), aeskey or str(getattr(media, "aeskey", "")))
 
     def send(
         self,

@@ -1,17 +1,21 @@
 """Media a member sends an AI bot: downloaded from its URL (valid 5 minutes) and decrypted.
 
-The bytes at the URL are the file encrypted with the bot's EncodingAESKey: AES-256-CBC, the IV
-the key's first 16 bytes, PKCS#7 padding to 32 bytes, and no other framing.
+The bytes at the URL are the file encrypted with a 32-byte key: AES-256-CBC, the IV the key's
+first 16 bytes, PKCS#7 padding to 32 bytes, and no other framing. In callback mode the key is
+the bot's EncodingAESKey; over the long connection each URL comes with its own `aeskey`
+(base64, often without its '=' padding).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 
 import requests
 from Crypto.Cipher import AES
 
-from callback.errors import BadRequest, WecomError
+from callback.errors import BadRequest, ConfigError, WecomError
 from callback.inbound.crypto import aes_key
 
 #: Files sent to a bot are at most 100 MB (WeCom's limit), so the download is capped there.
@@ -29,14 +33,35 @@ def decrypt(data: bytes, key: bytes) -> bytes:
     return plain[:-pad]
 
 
+def url_key(aeskey: str) -> bytes:
+    """The 32-byte key of one media URL of the long connection."""
+    try:
+        key = base64.b64decode(aeskey + "=" * (-len(aeskey) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("a media aeskey is not base64") from None
+    if len(key) != 32:
+        raise BadRequest(f"a media aeskey decodes to {len(key)} bytes, not 32")
+    return key
+
+
 def downloader(
-    encoding_aes_key: str, session: requests.Session | None = None, timeout: float = 30.0
-) -> Callable[[str], bytes]:
-    """`ctx.download` for a bot: fetch a media URL and decrypt it with the bot's key."""
-    key = aes_key(encoding_aes_key)
+    name: str,
+    encoding_aes_key: str,
+    session: requests.Session | None = None,
+    timeout: float = 30.0,
+) -> Callable[[str, str], bytes]:
+    """`ctx.download` for bot `name`: fetch a media URL and decrypt it with the URL's own
+    key when it has one, else with the bot's EncodingAESKey."""
+    bot_key = aes_key(encoding_aes_key) if encoding_aes_key else None
     http = session or requests.Session()
 
-    def download(url: str) -> bytes:
+    def download(url: str, aeskey: str = "") -> bytes:
+        key = url_key(aeskey) if aeskey else bot_key
+        if key is None:
+            raise ConfigError(
+                f"bots.{name}.encoding_aes_key: not set, and the media came without its own "
+                "aeskey; set it from the bot's API settings in the WeCom admin console"
+            )
         try:
             with http.get(url, timeout=timeout, stream=True) as response:
                 if response.status_code != 200:

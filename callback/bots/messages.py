@@ -54,6 +54,7 @@ class Quote:
     msg_type: str
     content: str = ""
     url: str = ""
+    aeskey: str = ""  # the long connection's key for this URL (callback mode: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Item:
     msg_type: str
     content: str = ""
     url: str = ""
+    aeskey: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +94,11 @@ class BotVoice(BotMessage):
 @dataclass(frozen=True, slots=True)
 class BotMedia(BotMessage):
     """A picture, file or video: `url` (valid 5 minutes) holds the bytes, encrypted with the
-    bot's EncodingAESKey; `ctx.download(message.url)` fetches and decrypts them."""
+    bot's EncodingAESKey (callback mode) or with `aeskey`, the URL's own key (long connection);
+    `ctx.download(message)` fetches and decrypts them."""
 
     url: str = ""
+    aeskey: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +175,7 @@ def _quote(value: Any) -> Quote | None:
     body = _dict(doc.get(kind))
     texts = [_text(_dict(i.get("text")).get("content")) for i in _items(body)]
     content = _text(body.get("content")) or " ".join(t for t in texts if t)
-    return Quote(kind, content, _text(body.get("url")))
+    return Quote(kind, content, _text(body.get("url")), _text(body.get("aeskey")))
 
 
 def _items(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -238,13 +242,16 @@ def parse(plaintext: bytes) -> Message:
     if kind == "voice":
         return BotVoice(**common, quote=quote, content=_text(body.get("content")))
     if kind in ("image", "file", "video"):
-        return BotMedia(**common, quote=quote, url=_text(body.get("url")))
+        return BotMedia(
+            **common, quote=quote, url=_text(body.get("url")), aeskey=_text(body.get("aeskey"))
+        )
     if kind == "mixed":
         items = tuple(
             Item(
                 _text(i.get("msgtype")),
                 _text(_dict(i.get("text")).get("content")),
                 _text(_dict(i.get(_text(i.get("msgtype")))).get("url")),
+                _text(_dict(i.get(_text(i.get("msgtype")))).get("aeskey")),
             )
             for i in _items(body)
         )

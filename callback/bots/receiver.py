@@ -68,7 +68,7 @@ class BotReceiver:
         settings: Settings,
         delivery: Delivery,
         resolve: Callable[[Message, str], tuple[Route, Match] | None],
-        downloaders: dict[str, Callable[[str], bytes]],
+        downloaders: dict[str, Callable[[str, str], bytes]],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:

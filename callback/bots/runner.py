@@ -65,7 +65,7 @@ class BotRunner:
         self,
         delivery: Delivery,
         streams: Streams,
-        downloaders: dict[str, Callable[[str], bytes]],
+        downloaders: dict[str, Callable[[str, str], bytes]],
     ) -> None:
         self.delivery = delivery
         self.streams = streams
