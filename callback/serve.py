@@ -50,6 +50,9 @@ class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
         elsewhere or after a restart, once their lease runs out), so that gunicorn never has to
         kill the worker."""
         super().run()
+        connections = getattr(self, "wecom_connections", None)
+        if connections is not None:
+            connections.stop()  # give the lease back: another process takes over at once
         delivery = getattr(self, "wecom_delivery", None)
         if delivery is None:
             return
@@ -69,6 +72,7 @@ class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
         super().load_wsgi()
         app: Any = getattr(self, "wsgi")  # noqa: B009 - set by gunicorn, untyped
         self.wecom_delivery = getattr(app, "extensions", {}).get("wecom.delivery")
+        self.wecom_connections = getattr(app, "extensions", {}).get("wecom.connections")
 
         def stamped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             arrived = getattr(_arrival, "at", None)

@@ -94,13 +94,15 @@ class Connections:
         settings: Settings,
         delivery: Delivery,
         resolve: Callable[[Message, str], tuple[Route, Match] | None],
-        downloaders: dict[str, Callable[[str], bytes]],
+        downloaders: dict[str, Callable[[str, str], bytes]],
     ) -> None:
         self.delivery = delivery
         self.resolve = resolve
         self.downloaders = downloaders
         self.holders = {
-            name: Holder(bot, delivery.store, self._dispatcher(name))
+            name: Holder(
+                bot, delivery.store, self._dispatcher(name), lease_s=settings.server.lease_s
+            )
             for name, bot in settings.bots.items()
             if bot.mode == "connection"
         }

@@ -9,6 +9,7 @@ timeout): acks then match their frames in order. Frames WeCom starts (callbacks)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -63,7 +64,10 @@ class Link:
 
     def __init__(self, url: str, on_frame: Callable[[Frame], None], open_timeout: float = 10.0):
         self.on_frame = on_frame
-        self._ws: ClientConnection = connect(url, open_timeout=open_timeout, max_size=2**24)
+        self._stack = contextlib.ExitStack()  # `with connect(...)` works on every websockets
+        self._ws: ClientConnection = self._stack.enter_context(
+            connect(url, open_timeout=open_timeout, max_size=2**24)
+        )
         self._send_lock = threading.Lock()
         self._waiting: dict[str, deque[tuple[str, Future[Frame]]]] = defaultdict(deque)
         self._turns: weakref.WeakValueDictionary[str, _Turn] = weakref.WeakValueDictionary()
@@ -170,6 +174,6 @@ class Link:
     def close(self) -> None:
         """Close the WebSocket (the reader thread ends; waiting frames fail)."""
         try:
-            self._ws.close()
+            self._stack.close()
         finally:
             self._fail_all(LinkClosed("the connection to WeCom was closed here"))
