@@ -4,6 +4,7 @@ code block or a table, the 20-a-minute window kept across processes, the key nev
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,113 @@ def test_errors_name_the_robot_never_the_key() -> None:
         down.send("alerts", WebhookText("x"))
     assert KEY not in str(err2.value) and KEY not in repr(err2.value.__cause__)
     assert KEY not in repr(HOOKS["alerts"])
+
+
+# -- against the emulator's group robots (written from the protocol notes, section 6) ----------
+
+
+def _robot(emulator_server: Any) -> dict[str, WebhookSettings]:
+    from callback.devtools.emulator import DEFAULT_WEBHOOK_KEY
+
+    return {"alerts": WebhookSettings("alerts", DEFAULT_WEBHOOK_KEY, emulator_server.url)}
+
+
+def test_every_type_reaches_the_robot_as_wecom_takes_it(
+    emulator_server: Any, emulator: Any
+) -> None:
+    from callback.outbound.webhooks import WebhookFile
+
+    client = WebhookClient(_robot(emulator_server), MemoryStore())
+    card = {"card_type": "text_notice", "main_title": {"title": "Deploy done"},
+            "card_action": {"type": 1, "url": "https://example.com"}}  # fmt: skip
+    media_id = client.upload("alerts", "build.log", b"line\n" * 100)
+    sent = [
+        WebhookText("disk almost full", ("@all",)),
+        WebhookMarkdown("**build** passed"),
+        WebhookImage(PNG),
+        WebhookNews((article("Release 1.2", "https://example.com/1.2"),)),
+        WebhookFile(media_id),
+        WebhookTemplateCard(card),
+    ]
+    for message in sent:
+        client.send("alerts", message)
+    shown = emulator.webhook_messages(shown=True)
+    assert [r.msgtype for r in shown] == ["text", "markdown", "image", "news", "file",
+                                          "template_card"]  # fmt: skip
+    assert all(r.errcode == 0 for r in emulator.webhook_messages())  # nothing refused
+    assert shown[0].body["text"]["mentioned_list"] == ["@all"]
+
+
+def test_a_long_report_arrives_in_parts_with_its_code_block_intact(
+    emulator_server: Any, emulator: Any
+) -> None:
+    client = WebhookClient(_robot(emulator_server), MemoryStore())
+    code = "\n".join(f"step {n}: ok" for n in range(600))
+    report = f"# Nightly\n\n```\n{code}\n```\n\nAll green."
+    client.send_markdown("alerts", report)
+    parts = [r.body["markdown"]["content"] for r in emulator.webhook_messages(shown=True)]
+    assert len(parts) > 1 and all(len(p.encode()) <= MARKDOWN_LIMIT for p in parts)
+    assert all(p.count("```") % 2 == 0 for p in parts)  # every part's block is closed
+    lines = [line for p in parts for line in p.splitlines() if line.startswith("step ")]
+    assert lines == code.splitlines()  # nothing lost, nothing repeated
+
+
+def test_a_handlers_post_goes_once_though_wecom_retries_the_callback(
+    emulator_server: Any, emulator: Any, tmp_path: Path
+) -> None:
+    from conftest import AES_KEY, TOKEN, app_table, eventually
+
+    from callback import Router
+    from callback.app import create_app
+    from callback.config import from_mapping
+    from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, DEFAULT_WEBHOOK_KEY
+    from callback.devtools.simulator import Simulator
+
+    router = Router()
+
+    @router.text("deploy")
+    def deploy(message, ctx):  # type: ignore[no-untyped-def]
+        ctx.send(WebhookText(f"{message.from_user} deployed"), webhook="alerts")
+        return "posted"
+
+    hr = app_table(corp_id=DEFAULT_CORP_ID, secret=DEFAULT_SECRET, api_base_url=emulator_server.url)
+    hooks = {"alerts": {"key": DEFAULT_WEBHOOK_KEY, "api_base_url": emulator_server.url}}
+    settings = from_mapping({"apps": {"hr": hr}, "webhooks": hooks,
+                             "server": {"state": f"sqlite:///{tmp_path / 's.db'}"}})  # fmt: skip
+    app = create_app(settings, router=router)
+    try:
+        c = app.test_client()
+        sim = Simulator.create(TOKEN, AES_KEY, DEFAULT_CORP_ID, agent_id=1000002)
+        fields = sim.text("deploy", user="lisi")
+        for _ in range(3):  # the original and WeCom's two retries, each re-encrypted
+            query, body = sim.post(fields)
+            assert c.post("/wecom/callback/hr", query_string=query, data=body).status_code == 200
+        eventually(lambda: len(emulator.webhook_messages(shown=True)) >= 1)
+        time.sleep(0.5)
+        assert [r.body["text"]["content"] for r in emulator.webhook_messages()] == ["lisi deployed"]
+    finally:
+        app.extensions["wecom.delivery"].stop()
+
+
+def test_wecom_send_webhook_posts_and_never_prints_the_key(
+    emulator_server: Any, emulator: Any, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from callback.devtools.emulator import DEFAULT_WEBHOOK_KEY
+
+    (tmp_path / "config.toml").write_text(
+        f'[server]\nstate = "sqlite:///{tmp_path / "s.db"}"\n\n[webhooks.alerts]\n'
+        f'key = "{DEFAULT_WEBHOOK_KEY}"\napi_base_url = "{emulator_server.url}"\n'
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "callback.cli", "send", "webhook", "--config", "config.toml",
+         "--hook", "alerts", "--markdown", "-"],
+        cwd=tmp_path, input="**release** 1.2 is out", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "posted markdown to alerts" in run.stdout
+    assert DEFAULT_WEBHOOK_KEY not in run.stdout + run.stderr
+    shown = emulator.webhook_messages(shown=True)
+    assert [r.body["markdown"]["content"] for r in shown] == ["**release** 1.2 is out"]
