@@ -294,3 +294,34 @@ def test_wecom_send_webhook_posts_and_never_prints_the_key(
     assert DEFAULT_WEBHOOK_KEY not in run.stdout + run.stderr
     shown = emulator.webhook_messages(shown=True)
     assert [r.body["markdown"]["content"] for r in shown] == ["**release** 1.2 is out"]
+
+
+def test_wecom_send_webhook_takes_every_type(
+    emulator_server: Any, emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from callback.cli import main
+    from callback.devtools.emulator import DEFAULT_WEBHOOK_KEY
+
+    (tmp_path / "config.toml").write_text(
+        f'[server]\nstate = "sqlite:///{tmp_path / "s.db"}"\n\n[webhooks.alerts]\n'
+        f'key = "{DEFAULT_WEBHOOK_KEY}"\napi_base_url = "{emulator_server.url}"\n'
+    )
+    (tmp_path / "chart.png").write_bytes(PNG)
+    (tmp_path / "build.log").write_text("ok\n" * 50)
+    card = {"card_type": "text_notice", "main_title": {"title": "Deploy done"},
+            "card_action": {"type": 1, "url": "https://example.com"}}  # fmt: skip
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    base = ["send", "webhook", "--config", str(tmp_path / "config.toml"), "--hook", "alerts"]
+    for extra in (["disk full", "--mention", "@all"], ["--markdown", "**ok**"],
+                  ["--image", "chart.png"], ["--news", "Release=https://example.com/r"],
+                  ["--file", "build.log"], ["--card", "card.json"]):  # fmt: skip
+        assert main([*base, *extra]) == 0, capsys.readouterr().err
+    shown = emulator.webhook_messages(shown=True)
+    assert [r.msgtype for r in shown] == ["text", "markdown", "image", "news", "file",
+                                          "template_card"]  # fmt: skip
+    assert main([*base, "--markdown", "x" * 5000, "--dry-run"]) == 0  # split, nothing sent
+    assert len(emulator.webhook_messages()) == 6
+    assert main([*base, "--news", "no-url-here"]) == 2  # a clear error, nothing sent
+    assert "TITLE=URL" in capsys.readouterr().err and len(emulator.webhook_messages()) == 6
