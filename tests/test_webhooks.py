@@ -238,13 +238,12 @@ def test_a_long_report_arrives_in_parts_with_its_code_block_intact(
 def test_a_handlers_post_goes_once_though_wecom_retries_the_callback(
     emulator_server: Any, emulator: Any, tmp_path: Path
 ) -> None:
-    from conftest import AES_KEY, TOKEN, app_table, eventually
-
     from callback import Router
     from callback.app import create_app
     from callback.config import from_mapping
     from callback.devtools.emulator import DEFAULT_CORP_ID, DEFAULT_SECRET, DEFAULT_WEBHOOK_KEY
     from callback.devtools.simulator import Simulator
+    from tests.conftest import AES_KEY, TOKEN, app_table, eventually
 
     router = Router()
 
