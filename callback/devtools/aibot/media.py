@@ -13,11 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from callback.devtools.served import Served
 
 from .crypto import encrypt_media
 
@@ -48,7 +49,7 @@ class _QuietHandler(WSGIRequestHandler):
         """Skip the per-request access log line."""
 
 
-class MediaHost:
+class MediaHost(Served):
     """A threaded HTTP server on host:port serving encrypted media files.
 
     with MediaHost(aes_key(encoding_aes_key)) as host:
@@ -73,7 +74,6 @@ class MediaHost:
         self._server: BaseWSGIServer = make_server(
             host, port, self._app, threaded=True, request_handler=_QuietHandler
         )
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -129,36 +129,18 @@ class MediaHost:
         )
         return [hosted.encrypted]
 
-    def start(self) -> MediaHost:
-        """Serve from a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"aibot-media-{self._server.server_port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    def _serve(self) -> None:
+        self._server.serve_forever(poll_interval=0.05)
+
+    def _name(self) -> str:
+        return f"aibot-media-{self._server.server_port}"
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
         if self._thread is not None:
             self._server.shutdown()
-            self._thread.join()
-            self._thread = None
+            self._join()
         self._server.server_close()
-
-    def __enter__(self) -> MediaHost:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _token(url_or_path: str) -> str:

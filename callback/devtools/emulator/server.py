@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from types import TracebackType
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from callback.devtools.served import Served
 
 from .admin import control_blueprint
 from .aibot_api import aibot_blueprint
@@ -47,7 +48,7 @@ class _QuietHandler(WSGIRequestHandler):
         """Skip the per-request access log line."""
 
 
-class EmulatorServer:
+class EmulatorServer(Served):
     """Serve an Emulator on host:port (0 = any free port) from a background thread.
 
     with EmulatorServer(Emulator()) as server:
@@ -69,7 +70,6 @@ class EmulatorServer:
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=handler
         )
-        self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
     @property
@@ -88,17 +88,11 @@ class EmulatorServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> EmulatorServer:
-        """Start serving in a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"wecom-emulator-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    def _serve(self) -> None:
+        self._server.serve_forever(poll_interval=0.05)
+
+    def _name(self) -> str:
+        return f"wecom-emulator-{self.port}"
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted or stop() is called from elsewhere."""
@@ -114,18 +108,6 @@ class EmulatorServer:
         self._stopping.set()
         if self._thread is not None:
             self._server.shutdown()
-            self._thread.join()
-            self._thread = None
+            self._join()
         self.emulator.wait_unheld(self._stopping)
         self._server.server_close()
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

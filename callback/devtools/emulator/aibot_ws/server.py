@@ -15,11 +15,12 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
+
+from callback.devtools.served import Served
 
 from .callbacks import WsCallbacks
 from .hub import DEFAULT_BOT_ID, AibotWsHub
@@ -58,7 +59,7 @@ class _Link:
             self._ws.socket.shutdown(socket.SHUT_RDWR)
 
 
-class AibotConnectionServer:
+class AibotConnectionServer(Served):
     """Serve AI bots' long connections for an Emulator on host:port (0 = a free port).
 
     with EmulatorServer(emulator) as http, AibotConnectionServer(
@@ -101,7 +102,6 @@ class AibotConnectionServer:
             max_size=MAX_FRAME_BYTES,
             logger=_QUIET,
         )
-        self._thread: threading.Thread | None = None
 
     @property
     def host(self) -> str:
@@ -119,14 +119,11 @@ class AibotConnectionServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}"
 
-    def start(self) -> AibotConnectionServer:
-        """Serve from a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name=f"aibot-ws-{self.port}", daemon=True
-            )
-            self._thread.start()
-        return self
+    def _serve(self) -> None:
+        self._server.serve_forever()
+
+    def _name(self) -> str:
+        return f"aibot-ws-{self.port}"
 
     def stop(self) -> None:
         """Close every connection (code 1001) and stop listening."""
@@ -136,20 +133,7 @@ class AibotConnectionServer:
             self.hub.closing(conn_id, "server_stop")
         self._stopping.set()
         self._server.shutdown()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> AibotConnectionServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._join()
 
     # -- the tests' side, delegated to the hub -------------------------------------------
 
@@ -173,13 +157,13 @@ class AibotConnectionServer:
         with self._mine_lock:
             self._mine.add(conn_id)
         try:
-            self._serve(ws, conn_id)
+            self._converse(ws, conn_id)
         finally:
             self.hub.closed(conn_id, "client")
             with self._mine_lock:
                 self._mine.discard(conn_id)
 
-    def _serve(self, ws: ServerConnection, conn_id: int) -> None:
+    def _converse(self, ws: ServerConnection, conn_id: int) -> None:
         last = time.monotonic()
         while True:
             idle = self.hub.knobs().idle_timeout_s
