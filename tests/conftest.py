@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -159,3 +160,19 @@ def gunicorn_server(tmp_path: Path) -> Iterator[object]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """kill -9 a server started with start_new_session=True: the master and every worker."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop such a server as an operator would (SIGTERM), and kill it if it hangs."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import pytest
 
 from callback.devtools.aibot import AibotSide, Conversation, Retry
 from callback.devtools.emulator import EmulatorServer
-from tests.conftest import ROOT, eventually, free_port, wait_http
+from tests.conftest import ROOT, eventually, free_port, kill_group, stop_group, wait_http
 
 TOKEN = "AibotTestToken123"
 KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
@@ -66,17 +65,12 @@ class BotCluster:
         wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc)
 
     def kill_all(self) -> None:
+        """kill -9 the master and every worker at once (the whole process group)."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_group(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
 
     def lines(self, prefix: str) -> list[str]:
         return [ln for ln in self.log.read_text().splitlines() if ln.startswith(prefix)]

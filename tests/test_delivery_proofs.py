@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -29,7 +28,16 @@ from callback.devtools.emulator import (
 )
 from callback.devtools.simulator import Simulator
 from callback.devtools.timed_delivery import Delivered, TimedDelivery, member_view
-from tests.conftest import AES_KEY, ROOT, TOKEN, eventually, free_port, wait_http
+from tests.conftest import (
+    AES_KEY,
+    ROOT,
+    TOKEN,
+    eventually,
+    free_port,
+    kill_group,
+    stop_group,
+    wait_http,
+)
 
 USER = "wangwu"
 
@@ -81,16 +89,10 @@ api_base_url = "{api_url}"
     def kill_all(self) -> None:
         """kill -9 the master and every worker at once (the whole process group)."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_group(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
 
     def lines(self, prefix: str) -> list[str]:
         return [ln for ln in self.log.read_text().splitlines() if ln.startswith(prefix)]
