@@ -8,8 +8,9 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,13 +18,15 @@ from flask.testing import FlaskClient
 
 from callback import Router, UpdateButtonReply
 from callback.app import create_app
+from callback.delivery import Delivery, budget, tasks
 from callback.delivery.outbox import OutboxPolicy
 from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.devtools.simulator import Simulator, plaintext
 from callback.inbound.endpoint import ARRIVED_AT
 from callback.inbound.messages import parse
+from callback.inbound.replies import Reply, TextReply
 from callback.outbound import TemplateCard, Text
-from callback.outbound.client import RetryPolicy
+from callback.outbound.client import RetryPolicy, WecomClient
 from callback.store.records import DEAD, InboxRecord
 from tests.conftest import AES_KEY, TOKEN, emulator_settings, eventually
 
@@ -101,6 +104,54 @@ def test_d2_a_reply_late_for_its_deadline_is_pushed_once(
     time.sleep(0.3)
     (record,) = emulator.messages()
     assert record.body["text"] == {"content": "thought about it"} and record.touser == (sim.user,)
+
+
+def test_d2_past_its_deadline_a_callback_stays_claimed_until_its_handler_returns(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    """Answered empty at the deadline, the callback is still running (not done): were the
+    process to die now, recovery would re-run it; its reply is pushed when it returns."""
+    release = threading.Event()
+    router = Router()
+
+    @router.text("think")
+    def think(message, ctx):  # type: ignore[no-untyped-def]
+        release.wait(5)
+        return "thought about it"
+
+    c = make(router, reply_budget_ms=100)
+    store = c.application.extensions["wecom.delivery"].store
+    fields = sim.text("think")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    assert post(c, sim, fields)[:2] == (200, b"")
+    assert store.inbox_get(key).state == "running"
+    release.set()
+    eventually(lambda: pushed(emulator) == ["thought about it"])
+    eventually(lambda: store.inbox_get(key).state == "done")
+
+
+def test_a_handler_returning_as_its_budget_runs_out_answers_passively(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler thread has stored its reply but is descheduled before it wakes the request
+    thread, whose wait times out: the reply is still the passive answer (not lost, not late)."""
+
+    class WakesLate(threading.Event):
+        def set(self) -> None:
+            time.sleep(0.3)
+            super().set()
+
+    monkeypatch.setattr(budget, "threading", SimpleNamespace(Lock=threading.Lock, Event=WakesLate))
+    late: list[Reply | None] = []
+    in_time, reply = budget.within(
+        0.1,
+        lambda: TextReply("just in time"),
+        lambda job: threading.Thread(target=job).start(),
+        late.append,
+    )
+    assert (in_time, reply) == (True, TextReply("just in time"))
+    time.sleep(0.4)
+    assert late == []
 
 
 def test_d3_an_attempt_that_waited_past_its_deadline_is_answered_at_once_and_pushed(
@@ -482,3 +533,134 @@ def test_maintenance_forgets_callbacks_and_sent_replies_after_the_retention(
     eventually(lambda: delivery.store.outbox_get(reply_item) is None, timeout=5)
     assert [delivery.store.inbox_get(k) for k in keys] == [None, None]
     assert pushed(emulator) == ["pong"]
+
+
+# -- with a task queue (queue = "celery"): web nodes enqueue, workers run ---------------------
+
+
+class InProcessQueue:
+    """Celery's broker, in process: tasks wait here until the test hands them to a worker."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[tuple[str, str]] = []
+        self.deliveries: list[str] = []
+        self.state = "ok"
+
+    def run_callback(self, key: str, token: str) -> None:
+        self.callbacks.append((key, token))
+
+    def deliver(self, item_id: str) -> None:
+        self.deliveries.append(item_id)
+
+    def health(self) -> str:
+        return self.state
+
+
+Pair = tuple[FlaskClient, Delivery, InProcessQueue]
+
+
+@pytest.fixture
+def celery_pair(
+    emulator_server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Pair]]:
+    """A web node whose queue is an InProcessQueue, and a worker's Delivery on the same store."""
+    workers: list[Delivery] = []
+
+    def build(router: Router, **server_settings: Any) -> Pair:
+        queue = InProcessQueue()
+        monkeypatch.setattr(tasks, "make_celery", lambda settings: None)
+        monkeypatch.setattr(tasks, "CeleryQueue", lambda app: queue)
+        server = {"queue": "celery", "broker_url": "redis://127.0.0.1:9/0"} | server_settings
+        settings = emulator_settings(
+            emulator_server.url, state=f"sqlite:///{tmp_path / 'state.db'}", **server
+        )
+        c = create_app(settings, router=router).test_client()
+        web = c.application.extensions["wecom.delivery"]
+        client = WecomClient(settings.apps, web.store)
+        worker = Delivery(settings, web.store, client, router.compile())
+        workers.append(worker)
+        return c, worker, queue
+
+    yield build
+    for worker in workers:
+        worker.stop()
+
+
+def test_q1_a_web_node_hands_background_work_to_a_worker(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
+) -> None:
+    runs: list[str] = []
+    router = Router()
+
+    @router.text("report", background=True)
+    def report(message, ctx):  # type: ignore[no-untyped-def]
+        runs.append(threading.current_thread().name)
+        return "your report"
+
+    c, worker, queue = celery_pair(router)
+    fields = sim.text("report")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    assert post(c, sim, fields)[:2] == (200, b"")
+    time.sleep(0.2)
+    assert runs == [] and len(queue.callbacks) == 1  # the web node only enqueued it
+    ((queued_key, token),) = queue.callbacks
+    assert queued_key == key and worker.store.inbox_get(key).owner == token
+    assert worker.run_queued(key, token) is None
+    assert len(runs) == 1 and worker.store.inbox_get(key).state == "done"
+    eventually(lambda: pushed(emulator) == ["your report"])
+    assert worker.run_queued(key, token) is None  # the task delivered again: nothing more
+    time.sleep(0.2)
+    assert len(runs) == 1 and pushed(emulator) == ["your report"]
+
+
+def test_q2_a_task_for_a_callback_held_by_a_live_worker_waits_for_its_lease(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
+) -> None:
+    runs: list[int] = []
+    router = Router()
+    router.add("text", "job", lambda m, ctx: runs.append(1) or "done", background=True)
+    c, worker, queue = celery_pair(router, lease_s=30)
+    fields = sim.text("job")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    post(c, sim, fields)
+    ((_, token),) = queue.callbacks
+    assert worker.store.inbox_transfer(key, token, "live-worker:1", 30)  # another worker has it
+    wait = worker.run_queued(key, token)
+    assert wait is not None and 29 < wait <= 30 and runs == []
+    assert worker.store.inbox_get(key).owner == "live-worker:1"
+
+
+def test_q3_a_task_for_a_callback_whose_worker_died_runs_it(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
+) -> None:
+    runs: list[int] = []
+    router = Router()
+    router.add("text", "job", lambda m, ctx: runs.append(1) or "done", background=True)
+    c, worker, queue = celery_pair(router, lease_s=1)
+    fields = sim.text("job")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    post(c, sim, fields)
+    ((_, token),) = queue.callbacks
+    assert worker.store.inbox_transfer(key, token, "dead-worker:1", 0)  # its lease is over
+    assert worker.run_queued(key, token) is None
+    assert runs == [1] and worker.store.inbox_get(key).state == "done"
+    eventually(lambda: pushed(emulator) == ["done"])
+
+
+def test_q4_the_web_nodes_health_is_its_queues(
+    celery_pair: Callable[..., Pair], sim: Simulator
+) -> None:
+    c, _, queue = celery_pair(Router())
+    assert c.get("/healthz").json == {"store": "ok", "queue": "ok"}
+    queue.state = "broker unreachable: connection refused"
+    response = c.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["queue"] == "broker unreachable: connection refused"
+
+
+def test_health_says_when_the_worker_threads_are_stopped(make: Make) -> None:
+    c = make(Router())
+    assert c.get("/healthz").json == {"store": "ok", "queue": "ok"}
+    c.application.extensions["wecom.delivery"].stop()
+    response = c.get("/healthz")
+    assert response.status_code == 503 and response.json["queue"] == "stopped"
