@@ -24,7 +24,7 @@ from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.devtools.simulator import Simulator, plaintext
 from callback.inbound.endpoint import ARRIVED_AT
 from callback.inbound.messages import parse
-from callback.inbound.replies import Reply, TextReply
+from callback.inbound.replies import TEXT_LIMIT_BYTES, Reply, TextReply
 from callback.outbound import TemplateCard, Text
 from callback.outbound.client import RetryPolicy, WecomClient
 from callback.store.records import DEAD, InboxRecord
@@ -257,6 +257,32 @@ def test_d8_a_long_passive_text_is_pushed_whole_off_the_request_thread(
     emulator.set_latency(0, path="message/send")
     eventually(lambda: len(emulator.messages()) == 2)
     assert "".join(pushed(emulator)) == long_text
+
+
+def test_d8_a_passive_text_of_exactly_the_limit_stays_passive(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    text = "a" * TEXT_LIMIT_BYTES  # WeCom shows 2048 bytes whole
+    router = Router()
+    router.add("text", "edge", lambda m, ctx: text)
+    c = make(router)
+    status, reply, _ = post(c, sim, sim.text("edge"))
+    assert status == 200 and content(reply) == text
+    time.sleep(0.2)
+    assert emulator.messages() == []
+
+
+def test_ctx_send_options_reach_wecom(make: Make, sim: Simulator, emulator: Emulator) -> None:
+    router = Router()
+
+    @router.text("secret")
+    def secret(message, ctx):  # type: ignore[no-untyped-def]
+        ctx.send(Text("for your eyes only"), [message.from_user], safe=1)
+
+    c = make(router)
+    post(c, sim, sim.text("secret"))
+    (sent,) = emulator.messages()
+    assert sent.body["safe"] == 1 and sent.body["text"] == {"content": "for your eyes only"}
 
 
 def test_d9_no_route_is_done_at_once(make: Make, sim: Simulator) -> None:

@@ -11,14 +11,26 @@ from typing import Any
 import pytest
 
 from callback.delivery.outbox import CHECK_MARGIN_S, SEND, Outbox, OutboxPolicy
-from callback.devtools.emulator import Emulator, EmulatorServer
+from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.devtools.emulator.faults import CallMatch
+from callback.devtools.simulator import Simulator, plaintext
 from callback.errors import ApiError, WecomError
-from callback.outbound import Text
+from callback.inbound.messages import Message, parse
+from callback.inbound.replies import (
+    Article,
+    ImageReply,
+    NewsReply,
+    Reply,
+    UpdateButtonReply,
+    UpdateTemplateCardReply,
+    VideoReply,
+    VoiceReply,
+)
+from callback.outbound import TemplateCard, Text
 from callback.outbound.client import RetryPolicy, SendResult, WecomClient
 from callback.store import MemoryStore
 from callback.store.records import DEAD, DONE, PENDING
-from tests.conftest import emulator_settings, free_port
+from tests.conftest import AES_KEY, TOKEN, emulator_settings, free_port
 
 USER = "zhangsan"
 LONG = "长" * 1000  # 3000 bytes: two messages
@@ -37,13 +49,13 @@ def clock() -> Clock:
     return Clock()
 
 
-def make(url: str, clock: Clock, policy: OutboxPolicy = OutboxPolicy()) -> Outbox:
+def make(url: str, clock: Clock) -> Outbox:
     """An outbox whose client tries each request once and gives up on an answer after 0.3 s."""
     store = MemoryStore(clock)
     client = WecomClient(
         emulator_settings(url).apps, store, retry=RetryPolicy(attempts=1), timeout=(1.0, 0.3)
     )
-    return Outbox(store, client, owner=lambda: "test", clock=clock, policy=policy)
+    return Outbox(store, client, owner=lambda: "test", clock=clock)
 
 
 @pytest.fixture
@@ -177,3 +189,130 @@ def test_no_answer_is_retried_only_well_inside_the_bodys_duplicate_check_interva
     item = attempt_at(outbox, clock, "item", age)
     assert item.state == state and item.attempts == 1
     assert ("wecom outbox retry item" in item.error) == (state == DEAD)
+
+
+# -- late replies, in their send-API form ---------------------------------------------------------
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator.create(TOKEN, AES_KEY, DEFAULT_CORP_ID, agent_id=1000002)
+
+
+def inbound(sim: Simulator, fields: dict[str, Any]) -> Message:
+    return parse(plaintext(fields))
+
+
+def test_late_media_and_news_replies_are_pushed_in_their_send_form(
+    outbox: Outbox, emulator: Emulator, sim: Simulator
+) -> None:
+    image = outbox.client.upload_media("hr", "image", "a.png", b"\x89PNG")
+    voice = outbox.client.upload_media("hr", "voice", "a.amr", b"#!AMR")
+    video = outbox.client.upload_media("hr", "video", "a.mp4", b"\0\0\0 ftyp")
+    message = inbound(sim, sim.text("show me"))
+    replies: list[Reply] = [
+        ImageReply(image),
+        VoiceReply(voice),
+        VideoReply(video, "Clip", "A clip"),
+        NewsReply((Article("Title", "About", "https://p/1.png", "https://a/1"),)),
+    ]
+    for n, reply in enumerate(replies):
+        outbox.push_reply(f"cb{n}:reply", "hr", message, reply)
+    sent = emulator.messages()
+    assert [m.touser for m in sent] == [(sim.user,)] * 4
+    assert sent[0].body["image"] == {"media_id": image}
+    assert sent[1].body["voice"] == {"media_id": voice}
+    assert sent[2].body["video"] == {"media_id": video, "title": "Clip", "description": "A clip"}
+    assert sent[3].body["news"] == {
+        "articles": [
+            {
+                "title": "Title",
+                "description": "About",
+                "url": "https://a/1",
+                "picurl": "https://p/1.png",
+            }
+        ]
+    }
+    assert all(outbox.store.outbox_get(f"cb{n}:reply").state == DONE for n in range(4))
+
+
+@pytest.mark.parametrize("kind", ["button", "card"])
+def test_a_late_card_update_is_pushed_with_the_callbacks_response_code(
+    outbox: Outbox, emulator: Emulator, sim: Simulator, kind: str
+) -> None:
+    card = TemplateCard.button_interaction("t-1", "Confirm?", [("OK", "OK")])
+    code = emulator.issue_response_code(outbox.client.send("hr", card, [sim.user]).msgid)
+    message = inbound(sim, sim.card_action("OK", task_id="t-1") | {"ResponseCode": code})
+    new_card = TemplateCard.button_interaction("t-1", "Confirmed", [("OK", "OK")]).payload()
+    reply: Reply = (
+        UpdateButtonReply("Confirmed") if kind == "button" else UpdateTemplateCardReply(new_card)
+    )
+    outbox.push_reply("cb:reply", "hr", message, reply)
+    (update,) = emulator.updates()
+    assert update.response_code == code and update.body["userids"] == [sim.user]
+    if kind == "button":
+        assert update.body["button"] == {"replace_name": "Confirmed"}
+    else:
+        assert update.body["template_card"]["main_title"]["title"] == "Confirmed"
+
+
+def test_a_reply_with_no_send_form_is_kept_dead_with_what_it_was(
+    outbox: Outbox, emulator: Emulator, sim: Simulator, clock: Clock
+) -> None:
+    message = inbound(sim, sim.text("no card here"))
+    reply = UpdateButtonReply("Confirmed")
+    outbox.push_reply("cb:reply", "hr", message, reply)
+    item = outbox.store.outbox_get("cb:reply")
+    assert item is not None and item.state == DEAD and item.api == "unsendable"
+    assert item.attempts == 0 and item.next_at == clock.now
+    assert item.bodies == ({"reply": "UpdateButtonReply", "to": sim.user, "value": repr(reply)},)
+    assert item.error == "cannot be pushed: a card update needs the callback's ResponseCode"
+    assert emulator.messages() == [] and emulator.updates() == []
+    assert outbox.deliver("cb:reply") is None  # dead: nothing to attempt
+
+
+def test_a_card_update_whose_code_an_unanswered_attempt_used_is_done(
+    outbox: Outbox, emulator: Emulator, sim: Simulator, clock: Clock
+) -> None:
+    card = TemplateCard.button_interaction("t-1", "Confirm?", [("OK", "OK")])
+    code = emulator.issue_response_code(outbox.client.send("hr", card, [sim.user]).msgid)
+    message = inbound(sim, sim.card_action("OK", task_id="t-1") | {"ResponseCode": code})
+    emulator.no_answer_next(1, deliver=True, path="message/update_template_card")
+    outbox.push_reply("cb:reply", "hr", message, UpdateButtonReply("Confirmed"))
+    item = outbox.store.outbox_get("cb:reply")
+    assert item is not None and item.state == PENDING and item.attempts == 1  # sent, no answer
+    clock.now += 61  # its retry is due
+    done = outbox.deliver("cb:reply")  # WeCom: the code is used (60140)
+    assert done is not None
+    assert done.state == DONE and done.results[0]["errcode"] == 0
+    assert len(emulator.updates()) == 1
+
+
+def test_a_card_update_whose_code_is_used_on_its_first_attempt_is_dead(
+    outbox: Outbox, emulator: Emulator, sim: Simulator
+) -> None:
+    card = TemplateCard.button_interaction("t-1", "Confirm?", [("OK", "OK")])
+    code = emulator.issue_response_code(outbox.client.send("hr", card, [sim.user]).msgid)
+    message = inbound(sim, sim.card_action("OK", task_id="t-1") | {"ResponseCode": code})
+    outbox.push_reply("first:reply", "hr", message, UpdateButtonReply("Confirmed"))
+    outbox.push_reply("second:reply", "hr", message, UpdateButtonReply("Again"))
+    item = outbox.store.outbox_get("second:reply")
+    assert item is not None and item.state == DEAD and "errcode 60140" in item.error
+
+
+# -- a member's full rate window ------------------------------------------------------------------
+
+
+def test_a_full_rate_window_waits_without_counting_a_failure(
+    emulator_server: EmulatorServer, emulator: Emulator, clock: Clock
+) -> None:
+    outbox = make(emulator_server.url, clock)
+    outbox.client.member_limits = ((60.0, 1),)  # one message a minute per member
+    outbox.send("a", "hr", Text("first"), [USER])
+    assert outbox.send("b", "hr", Text("second"), [USER]).queued
+    item = outbox.store.outbox_get("b")
+    assert item is not None and item.state == PENDING and item.attempts == 0
+    assert item.next_at == pytest.approx(clock.now + 60, abs=1) and "rate window" in item.error
+    assert texts(emulator) == ["first"]
+    clock.now += 61
+    assert outbox.deliver("b") is not None and texts(emulator) == ["first", "second"]
