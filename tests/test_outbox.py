@@ -4,7 +4,9 @@ item (state, attempts, error: what `wecom outbox list` shows) and what ctx.send 
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import time
 from typing import Any
 
@@ -316,3 +318,29 @@ def test_a_full_rate_window_waits_without_counting_a_failure(
     assert texts(emulator) == ["first"]
     clock.now += 61
     assert outbox.deliver("b") is not None and texts(emulator) == ["first", "second"]
+
+
+# -- what the operator reads in the log ------------------------------------------------------------
+
+
+def test_retries_and_dead_letters_are_logged_with_the_item_and_the_reason(
+    outbox: Outbox, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox.send("warm", "hr", Text("token first"), [USER])
+    emulator.fail_next(1, errcode=45009, path="message/send")
+    with caplog.at_level(logging.WARNING, logger="wecom.outbox"):
+        outbox.send("busy", "hr", Text("later"), [USER])
+        emulator.fail_next(1, errcode=40003, path="message/send")
+        with pytest.raises(ApiError):
+            outbox.send("refused", "hr", Text("to nobody"), [USER])
+    retry, dead = (r.getMessage() for r in caplog.records if r.name == "wecom.outbox")
+    assert re.fullmatch(
+        r"outbox busy: attempt 1 failed \(app .hr.: message/send failed: errcode 45009 .*\); "
+        r"next in [12] s",
+        retry,
+    )
+    assert re.fullmatch(
+        r"outbox refused: giving up after 1 attempt\(s\), kept as dead: "
+        r"app .hr.: message/send failed: errcode 40003 .*",
+        dead,
+    )
