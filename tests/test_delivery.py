@@ -4,6 +4,7 @@ what the member saw is what the emulator received plus the passive replies."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -107,7 +108,7 @@ def test_d2_a_reply_late_for_its_deadline_is_pushed_once(
 
 
 def test_d2_past_its_deadline_a_callback_stays_claimed_until_its_handler_returns(
-    make: Make, sim: Simulator, emulator: Emulator
+    make: Make, sim: Simulator, emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Answered empty at the deadline, the callback is still running (not done): were the
     process to die now, recovery would re-run it; its reply is pushed when it returns."""
@@ -119,13 +120,22 @@ def test_d2_past_its_deadline_a_callback_stays_claimed_until_its_handler_returns
         release.wait(5)
         return "thought about it"
 
-    c = make(router, reply_budget_ms=100)
+    c = make(router, reply_budget_ms=300)
     store = c.application.extensions["wecom.delivery"].store
     fields = sim.text("think")
     key = f"hr:{parse(plaintext(fields)).dedup_key}"
-    assert post(c, sim, fields)[:2] == (200, b"")
-    assert store.inbox_get(key).state == "running"
-    release.set()
+    try:
+        with caplog.at_level(logging.WARNING, logger="wecom.delivery"):
+            assert post(c, sim, fields)[:2] == (200, b"")
+        assert store.inbox_get(key).state == "running"
+    finally:
+        release.set()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "wecom.delivery"]
+    assert re.fullmatch(
+        rf"handler \S+\.think still running at its attempt's deadline \(0\.3 s\) "
+        rf"app=hr key={key}; its reply will be pushed",
+        line,
+    )
     eventually(lambda: pushed(emulator) == ["thought about it"])
     eventually(lambda: store.inbox_get(key).state == "done")
 
@@ -523,6 +533,65 @@ def test_d24_the_outbox_retries_until_delivered(
     assert emulator.stats().calls["message/send"] == 4
 
 
+@pytest.mark.parametrize("background", [False, True])
+def test_the_handler_gets_the_routes_match_and_a_log_naming_the_callback(
+    make: Make, sim: Simulator, emulator: Emulator, caplog: pytest.LogCaptureFixture,
+    background: bool,
+) -> None:  # fmt: skip
+    router = Router()
+
+    @router.text(re.compile(r"^order (\d+)$"), background=background)
+    def order(message, ctx):  # type: ignore[no-untyped-def]
+        ctx.log.info("looking up %s", ctx.match[1])
+        return f"order {ctx.match[1]} ships tomorrow"
+
+    c = make(router)
+    fields = sim.text("order 42")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    with caplog.at_level(logging.INFO, logger=order.__module__):
+        reply = post(c, sim, fields)[1]
+        if background:
+            eventually(lambda: pushed(emulator) == ["order 42 ships tomorrow"])
+        else:
+            assert content(reply) == "order 42 ships tomorrow"
+    lines = [r.getMessage() for r in caplog.records if r.name == order.__module__]
+    assert lines == [f"[hr {key}] looking up 42"]
+
+
+def test_a_pushed_reply_goes_at_once_not_at_the_next_maintenance_pass(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    router = Router()
+    router.add("text", "ping", lambda m, ctx: "pong", background=True)
+    c = make(router)
+    c.application.extensions["wecom.delivery"].stop()  # no maintenance pass from now on
+    post(c, sim, sim.text("ping"))
+    eventually(lambda: pushed(emulator) == ["pong"], timeout=3)
+
+
+def test_a_handler_running_past_its_lease_keeps_it_and_runs_once(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    """The maintenance thread renews the lease of a running handler: recovery, which takes
+    over callbacks whose lease ran out, leaves it alone (passive and background routes)."""
+    runs: list[str] = []
+    router = Router()
+
+    @router.text(re.compile(r"^slow"))
+    def slow(message, ctx):  # type: ignore[no-untyped-def]
+        runs.append(message.content)
+        time.sleep(1.6)
+        return f"{message.content} done"
+
+    router.add("text", re.compile(r"^bg"), slow, background=True)
+    c = make(router, lease_s=1, reply_budget_ms=100)
+    post(c, sim, sim.text("slow"))
+    post(c, sim, sim.text("bg"))
+    eventually(lambda: sorted(pushed(emulator)) == ["bg done", "slow done"])
+    time.sleep(0.3)
+    assert sorted(runs) == ["bg", "slow"]
+
+
 def test_events_in_the_same_second_are_all_handled(make: Make, sim: Simulator) -> None:
     seen: list[str] = []
     router = Router()
@@ -676,7 +745,8 @@ def test_q3_a_task_for_a_callback_whose_worker_died_runs_it(
 def test_q4_the_web_nodes_health_is_its_queues(
     celery_pair: Callable[..., Pair], sim: Simulator
 ) -> None:
-    c, _, queue = celery_pair(Router())
+    c, worker, queue = celery_pair(Router())
+    assert worker.health() == "worker threads not started in this process"
     assert c.get("/healthz").json == {"store": "ok", "queue": "ok"}
     queue.state = "broker unreachable: connection refused"
     response = c.get("/healthz")
