@@ -760,3 +760,111 @@ def test_health_says_when_the_worker_threads_are_stopped(make: Make) -> None:
     c.application.extensions["wecom.delivery"].stop()
     response = c.get("/healthz")
     assert response.status_code == 503 and response.json["queue"] == "stopped"
+
+
+def test_q5_a_live_worker_holding_a_callback_briefly_is_waited_for_half_a_second(
+    celery_pair: Callable[..., Pair], sim: Simulator
+) -> None:
+    router = Router()
+    router.add("text", "job", lambda m, ctx: "done", background=True)
+    c, worker, queue = celery_pair(router)
+    fields = sim.text("job")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    post(c, sim, fields)
+    ((_, token),) = queue.callbacks
+    assert worker.store.inbox_transfer(key, token, "live-worker:1", 0.2)  # ends in 0.2 s
+    assert worker.run_queued(key, token) == 0.5  # not a busy loop of retries
+
+
+@pytest.mark.parametrize("plaintext_of", ["garbage", "no route"])
+def test_q6_a_task_whose_callback_cannot_run_finishes_it(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator, plaintext_of: str
+) -> None:
+    worker = celery_pair(Router())[1]
+    data = b"<xml>not a callback" if plaintext_of == "garbage" else plaintext(sim.text("hi"))
+    worker.store.inbox_claim(InboxRecord("hr:x", "hr", data, False, owner="queued:1"))
+    assert worker.run_queued("hr:x", "queued:1") is None
+    record = worker.store.inbox_get("hr:x")
+    assert record.state == "done" and record.reply is None
+    assert emulator.messages() == []
+
+
+def test_q7_web_nodes_leave_recovery_to_the_workers(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
+) -> None:
+    router = Router()
+    router.add("text", "job", lambda m, ctx: "recovered", background=True)
+    c, worker, _ = celery_pair(router, lease_s=1)
+    web = c.application.extensions["wecom.delivery"]
+    fields = sim.text("job")
+    data = plaintext(fields)
+    key = f"hr:{parse(data).dedup_key}"
+    web.store.inbox_claim(InboxRecord(key, "hr", data, False, owner="dead:1", lease_until=0))
+    time.sleep(1.2)  # two maintenance passes of the web node
+    assert web.store.inbox_get(key).owner == "dead:1" and pushed(emulator) == []
+    worker.start()  # a worker process starts its maintenance thread: it recovers the callback
+    eventually(lambda: pushed(emulator) == ["recovered"])
+
+
+@pytest.mark.parametrize("plaintext_of", ["garbage", "no route"])
+def test_d15_recovery_finishes_a_callback_that_cannot_run(
+    make: Make, sim: Simulator, emulator: Emulator, plaintext_of: str
+) -> None:
+    c = make(Router())
+    delivery = c.application.extensions["wecom.delivery"]
+    delivery.stop()
+    data = b"<xml>not a callback" if plaintext_of == "garbage" else plaintext(sim.text("hi"))
+    delivery.store.inbox_claim(InboxRecord("hr:x", "hr", data, False, owner="dead:1"))
+    assert delivery.recover() == 1
+    record = delivery.store.inbox_get("hr:x")
+    assert record.state == "done" and record.reply is None and emulator.messages() == []
+
+
+def test_d16_a_callback_taken_over_while_its_handler_ran_is_answered_by_the_new_owner(
+    make: Make, sim: Simulator, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Our lease was lost (a long pause): the new owner answers; our reply is dropped."""
+    started, release = threading.Event(), threading.Event()
+    router = Router()
+
+    @router.text("paused")
+    def paused(message, ctx):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(5)
+        return "from the old owner"
+
+    c = make(router)
+    delivery = c.application.extensions["wecom.delivery"]
+    fields = sim.text("paused")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    result: list[Any] = []
+    first = threading.Thread(target=lambda: result.append(post(c, sim, fields)))
+    first.start()
+    try:
+        assert started.wait(5)
+        assert delivery.store.inbox_transfer(key, delivery.owner, "other:1", 30)
+    finally:
+        release.set()
+    first.join()
+    assert result[0][:2] == (200, b"")
+    time.sleep(0.3)
+    assert emulator.messages() == [] and delivery.store.inbox_get(key).owner == "other:1"
+    assert any("was taken over while its handler ran" in r.getMessage() for r in caplog.records)
+
+
+def test_retries_and_handler_errors_are_counted_in_the_metrics(make: Make, sim: Simulator) -> None:
+    router = Router()
+    router.add("text", "hi", lambda m, ctx: "hello")
+
+    @router.text("boom")
+    def boom(message, ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    c = make(router)
+    fields = sim.text("hi")
+    post(c, sim, fields)
+    post(c, sim, fields)  # WeCom's retry
+    post(c, sim, sim.text("boom"))
+    page = c.get("/metrics").get_data(as_text=True)
+    assert 'wecom_retries_absorbed_total{app="hr"} 1.0' in page
+    assert re.search(r'wecom_handler_errors_total\{app="hr",handler="\S+\.boom"\} 1\.0', page)
