@@ -8,6 +8,7 @@ import logging
 import random
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -259,11 +260,20 @@ def test_a_late_card_update_is_pushed_with_the_callbacks_response_code(
 
 
 def test_a_reply_with_no_send_form_is_kept_dead_with_what_it_was(
-    outbox: Outbox, emulator: Emulator, sim: Simulator, clock: Clock
+    outbox: Outbox,
+    emulator: Emulator,
+    sim: Simulator,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     message = inbound(sim, sim.text("no card here"))
     reply = UpdateButtonReply("Confirmed")
-    outbox.push_reply("cb:reply", "hr", message, reply)
+    with caplog.at_level(logging.ERROR, logger="wecom.outbox"):
+        outbox.push_reply("cb:reply", "hr", message, reply)
+    assert [r.getMessage() for r in caplog.records if r.name == "wecom.outbox"] == [
+        f"outbox cb:reply: the reply to {sim.user} has no send-API form (a card update needs "
+        "the callback's ResponseCode); kept as a dead letter"
+    ]
     item = outbox.store.outbox_get("cb:reply")
     assert item is not None and item.state == DEAD and item.api == "unsendable"
     assert item.attempts == 0 and item.next_at == clock.now
@@ -271,6 +281,27 @@ def test_a_reply_with_no_send_form_is_kept_dead_with_what_it_was(
     assert item.error == "cannot be pushed: a card update needs the callback's ResponseCode"
     assert emulator.messages() == [] and emulator.updates() == []
     assert outbox.deliver("cb:reply") is None  # dead: nothing to attempt
+
+
+@dataclass(frozen=True, slots=True)
+class LocationReply(Reply):
+    """A passive reply type of a handler's own, which the send API has no form for."""
+
+    label: str
+    msg_type = "location"
+
+    def body(self) -> dict[str, Any]:
+        return {"Label": self.label}
+
+
+def test_a_late_reply_of_a_handlers_own_type_is_kept_dead_naming_the_type(
+    outbox: Outbox, emulator: Emulator, sim: Simulator
+) -> None:
+    outbox.push_reply("cb:reply", "hr", inbound(sim, sim.text("where")), LocationReply("here"))
+    item = outbox.store.outbox_get("cb:reply")
+    assert item is not None and item.state == DEAD
+    assert item.error == "cannot be pushed: no send-API form for LocationReply"
+    assert item.bodies[0]["reply"] == "LocationReply" and emulator.messages() == []
 
 
 def test_a_card_update_whose_code_an_unanswered_attempt_used_is_done(
