@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from callback.delivery.outbox import CHECK_MARGIN_S, SEND, Outbox, OutboxPolicy
+from callback.delivery.outbox import CHECK_MARGIN_S, SEND, UPDATE_CARD, Outbox, OutboxPolicy
 from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.devtools.emulator.faults import CallMatch
 from callback.devtools.simulator import Simulator, plaintext
@@ -29,7 +29,7 @@ from callback.inbound.replies import (
     VideoReply,
     VoiceReply,
 )
-from callback.outbound import TemplateCard, Text
+from callback.outbound import TemplateCard, Text, UpdateTemplateCard
 from callback.outbound.client import RetryPolicy, SendResult, WecomClient
 from callback.store import MemoryStore
 from callback.store.records import DEAD, DONE, PENDING
@@ -317,7 +317,8 @@ def test_a_card_update_whose_code_an_unanswered_attempt_used_is_done(
     clock.now += 61  # its retry is due
     done = outbox.deliver("cb:reply")  # WeCom: the code is used (60140)
     assert done is not None
-    assert done.state == DONE and done.results[0]["errcode"] == 0
+    assert done.state == DONE and done.error == ""
+    assert done.results == ({"errcode": 0, "note": "response_code used by an earlier attempt"},)
     assert len(emulator.updates()) == 1
 
 
@@ -375,3 +376,75 @@ def test_retries_and_dead_letters_are_logged_with_the_item_and_the_reason(
         r"app .hr.: message/send failed: errcode 40003 .*",
         dead,
     )
+
+
+# -- parts, fences and an operator's retry -------------------------------------------------------
+
+
+def test_a_long_text_retried_after_its_second_part_failed_sends_only_the_rest(
+    outbox: Outbox, emulator: Emulator, clock: Clock
+) -> None:
+    outbox.send("warm", "hr", Text("token first"), [USER])
+    second = outbox.client.bodies("hr", Text(LONG), [USER])[1]
+    emulator.fail_next(1, errcode=45009, match=CallMatch(fields={"text": second["text"]}))
+    assert outbox.send("cb:send:0", "hr", Text(LONG), [USER]).queued
+    item = outbox.store.outbox_get("cb:send:0")
+    assert item is not None and item.state == PENDING and item.parts_done == 1
+    assert len(item.results) == 1 and "errcode 45009" in item.error
+    clock.now = item.next_at
+    done = outbox.deliver("cb:send:0")
+    assert done is not None and done.state == DONE and done.parts_done == 2
+    assert done.error == "" and len(done.results) == 2
+    assert texts(emulator)[1:] == [p["text"]["content"] for p in outbox.client.bodies(
+        "hr", Text(LONG), [USER])]  # fmt: skip
+    again = outbox.send("cb:send:0", "hr", Text(LONG), [USER])  # the handler re-ran
+    assert again.msgids == tuple(m.msgid for m in emulator.messages()[1:])
+
+
+def test_a_rate_window_full_mid_message_keeps_the_parts_sent(
+    outbox: Outbox, emulator: Emulator, clock: Clock
+) -> None:
+    outbox.client.member_limits = ((60.0, 1),)  # one message a minute per member
+    assert outbox.send("cb:send:0", "hr", Text(LONG), [USER]).queued
+    item = outbox.store.outbox_get("cb:send:0")
+    assert item is not None and item.parts_done == 1 and len(item.results) == 1
+    assert item.attempts == 0 and item.next_at == pytest.approx(clock.now + 60, abs=1)
+    assert "rate window" in item.error and len(texts(emulator)) == 1
+    clock.now += 61
+    done = outbox.deliver("cb:send:0")
+    assert done is not None and done.state == DONE and "".join(texts(emulator)) == LONG
+
+
+def test_a_stalled_card_update_is_fenced_out_by_the_new_holder(
+    outbox: Outbox, emulator: Emulator, sim: Simulator, clock: Clock
+) -> None:
+    card = TemplateCard.button_interaction("t-1", "Confirm?", [("OK", "OK")])
+    code = emulator.issue_response_code(outbox.client.send("hr", card, [sim.user]).msgid)
+    update = UpdateTemplateCard(code, replace_name="Confirmed", users=[sim.user])
+    outbox.add("upd", "hr", UPDATE_CARD, [update.body(1000002)])
+    stalled = outbox.store.outbox_claim("upd", "stalled/1", 60)
+    clock.now += 61  # the first sender stalled past its lease: the item is taken over
+    taken = outbox.store.outbox_claim("upd", "live/1", 60)
+    assert stalled is not None and taken is not None
+    assert outbox.attempt(stalled).state == PENDING and emulator.updates() == []
+    assert outbox.attempt(taken).state == DONE and len(emulator.updates()) == 1
+
+
+def test_an_operator_retry_of_an_unsendable_reply_keeps_it_dead_saying_why(
+    outbox: Outbox, emulator: Emulator, sim: Simulator
+) -> None:
+    outbox.push_reply("cb:reply", "hr", inbound(sim, sim.text("hi")), UpdateButtonReply("X"))
+    assert outbox.store.outbox_retry("cb:reply")  # `wecom outbox retry cb:reply`
+    item = outbox.deliver("cb:reply")
+    assert item is not None and item.state == DEAD and item.attempts == 1
+    assert item.error == (
+        "unsendable: nothing to send (cannot be pushed: a card update needs the callback's "
+        "ResponseCode)"
+    )
+    assert emulator.messages() == [] and emulator.updates() == []
+
+
+def test_deliver_leaves_an_item_another_sender_holds(outbox: Outbox, emulator: Emulator) -> None:
+    add_text(outbox, "item", "once")
+    assert outbox.store.outbox_claim("item", "other/1", 60) is not None
+    assert outbox.deliver("item") is None and emulator.messages() == []
