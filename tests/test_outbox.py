@@ -416,7 +416,11 @@ def test_a_rate_window_full_mid_message_keeps_the_parts_sent(
 
 
 def test_a_stalled_card_update_is_fenced_out_by_the_new_holder(
-    outbox: Outbox, emulator: Emulator, sim: Simulator, clock: Clock
+    outbox: Outbox,
+    emulator: Emulator,
+    sim: Simulator,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     card = TemplateCard.button_interaction("t-1", "Confirm?", [("OK", "OK")])
     code = emulator.issue_response_code(outbox.client.send("hr", card, [sim.user]).msgid)
@@ -426,7 +430,11 @@ def test_a_stalled_card_update_is_fenced_out_by_the_new_holder(
     clock.now += 61  # the first sender stalled past its lease: the item is taken over
     taken = outbox.store.outbox_claim("upd", "live/1", 60)
     assert stalled is not None and taken is not None
-    assert outbox.attempt(stalled).state == PENDING and emulator.updates() == []
+    with caplog.at_level(logging.WARNING, logger="wecom.outbox"):
+        assert outbox.attempt(stalled).state == PENDING and emulator.updates() == []
+    assert [r.getMessage() for r in caplog.records if r.name == "wecom.outbox"] == [
+        "outbox upd: lease lost before part 0; its new holder sends it"
+    ]
     assert outbox.attempt(taken).state == DONE and len(emulator.updates()) == 1
 
 
