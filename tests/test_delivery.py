@@ -4,6 +4,7 @@ what the member saw is what the emulator received plus the passive replies."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -84,6 +85,23 @@ def test_d1_a_reply_in_time_is_passive_and_cached(make: Make, sim: Simulator) ->
         f"hr:{parse(plaintext(fields)).dedup_key}"
     )
     assert record.state == "done" and not record.pushed and content(record.reply) == "hello"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_d1_a_passive_reply_goes_to_the_member_from_the_corp_in_the_callbacks_format(
+    make: Make, sim: Simulator, as_json: bool
+) -> None:
+    router = Router()
+    router.add("text", "hi", lambda m, ctx: "hello")
+    c = make(router)
+    query, body = sim.post(sim.text("hi"), as_json=as_json)
+    before = int(time.time())
+    response = c.post(URL, query_string=query, data=body)
+    reply = sim.open_reply(response.data)
+    fields = json.loads(reply) if as_json else dict(parse(reply).raw)
+    assert fields["ToUserName"] == sim.user and fields["FromUserName"] == DEFAULT_CORP_ID
+    assert before <= int(fields["CreateTime"]) <= time.time()
+    assert fields["MsgType"] == "text" and fields["Content"] == "hello"
 
 
 def test_d2_a_reply_late_for_its_deadline_is_pushed_once(
@@ -250,6 +268,10 @@ def test_d7_no_reply_or_a_failing_handler_sends_nothing(
     assert post(c, sim, fields)[:2] == (200, b"")  # a retry: not run again
     time.sleep(0.3)
     assert runs == [1] and emulator.messages() == []
+    record = c.application.extensions["wecom.delivery"].store.inbox_get(
+        f"hr:{parse(plaintext(fields)).dedup_key}"
+    )
+    assert record.state == "done" and record.reply is None and not record.pushed
     failed = [r for r in caplog.records if "quiet failed" in r.getMessage()]
     assert len(failed) == (1 if outcome == "raises" else 0)
 
@@ -305,10 +327,11 @@ def test_d9_no_route_is_done_at_once(make: Make, sim: Simulator) -> None:
 
 
 def test_d10_a_retry_while_the_handler_runs_makes_its_reply_pushed(
-    make: Make, sim: Simulator, emulator: Emulator
+    make: Make, sim: Simulator, emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The original waits within its own budget, but WeCom has given up on it: the reply must
     not be its passive answer (the member would see nothing): it is pushed."""
+    caplog.set_level(logging.INFO, logger="wecom.delivery")
     started, release, runs = threading.Event(), threading.Event(), []
     router = Router()
 
@@ -330,6 +353,10 @@ def test_d10_a_retry_while_the_handler_runs_makes_its_reply_pushed(
     first.join()
     assert result[0][:2] == (200, b"")  # no passive reply to an attempt WeCom gave up on
     eventually(lambda: pushed(emulator) == ["done"])
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    assert f"retry answered while {key} ran: its reply is pushed" in [
+        r.getMessage() for r in caplog.records
+    ]
     assert post(c, sim, fields)[:2] == (200, b"")  # a third attempt: nothing more
     time.sleep(0.3)
     assert pushed(emulator) == ["done"] and runs == [1]
@@ -363,6 +390,10 @@ def test_d12_a_retry_after_a_push_gets_an_empty_200(
     fields = sim.text("ping")
     assert post(c, sim, fields)[:2] == (200, b"")
     eventually(lambda: pushed(emulator) == ["pong"])
+    store = c.application.extensions["wecom.delivery"].store
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    eventually(lambda: store.inbox_get(key).state == "done")
+    assert store.inbox_get(key).pushed and store.inbox_get(key).reply is None
     assert post(c, sim, fields)[:2] == (200, b"")
     time.sleep(0.3)
     assert pushed(emulator) == ["pong"]
@@ -849,7 +880,10 @@ def test_d16_a_callback_taken_over_while_its_handler_ran_is_answered_by_the_new_
     assert result[0][:2] == (200, b"")
     time.sleep(0.3)
     assert emulator.messages() == [] and delivery.store.inbox_get(key).owner == "other:1"
-    assert any("was taken over while its handler ran" in r.getMessage() for r in caplog.records)
+    assert (
+        f"callback {key} was taken over while its handler ran; reply dropped here, the new "
+        "owner answers" in [r.getMessage() for r in caplog.records]
+    )
 
 
 def test_retries_and_handler_errors_are_counted_in_the_metrics(make: Make, sim: Simulator) -> None:
