@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from callback import Router, UpdateButtonReply
 from callback.app import create_app
 from callback.delivery import Delivery, budget, tasks
+from callback.delivery.attempt import Attempt
 from callback.delivery.outbox import OutboxPolicy
 from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
 from callback.devtools.simulator import Simulator, plaintext
@@ -902,3 +903,48 @@ def test_retries_and_handler_errors_are_counted_in_the_metrics(make: Make, sim: 
     page = c.get("/metrics").get_data(as_text=True)
     assert 'wecom_retries_absorbed_total{app="hr"} 1.0' in page
     assert re.search(r'wecom_handler_errors_total\{app="hr",handler="\S+\.boom"\} 1\.0', page)
+
+
+def test_q8_a_web_node_hands_its_pushes_to_the_queue(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
+) -> None:
+    router = Router()
+    router.add("text", "long", lambda m, ctx: "答" * 1000)  # too long to be passive: pushed
+    c, worker, queue = celery_pair(router)
+    fields = sim.text("long")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    assert post(c, sim, fields)[:2] == (200, b"")
+    assert queue.deliveries == [f"{key}:reply"]
+    time.sleep(0.2)
+    assert emulator.messages() == []  # the web node sends nothing itself
+    worker.outbox.deliver(f"{key}:reply")  # the worker's task
+    assert "".join(pushed(emulator)) == "答" * 1000
+
+
+def test_the_reply_budget_is_reply_budget_ms(make: Make) -> None:
+    delivery = make(Router(), reply_budget_ms=1500).application.extensions["wecom.delivery"]
+    assert delivery.attempt(1_000.0, None) == Attempt(1_000.0, 1_001.5)
+
+
+def test_background_handlers_run_on_worker_threads_threads(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    running, most = [0], [0]
+    lock = threading.Lock()
+    router = Router()
+
+    @router.text(re.compile(r"^job"), background=True)
+    def job(message, ctx):  # type: ignore[no-untyped-def]
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return "done"
+
+    c = make(router, worker_threads=1)
+    for n in range(2):
+        post(c, sim, sim.text(f"job {n}"))
+    eventually(lambda: pushed(emulator) == ["done", "done"])
+    assert most == [1]  # one handler thread: one at a time
