@@ -273,8 +273,10 @@ def test_d7_no_reply_or_a_failing_handler_sends_nothing(
         f"hr:{parse(plaintext(fields)).dedup_key}"
     )
     assert record.state == "done" and record.reply is None and not record.pushed
-    failed = [r for r in caplog.records if "quiet failed" in r.getMessage()]
+    failed = [r.getMessage() for r in caplog.records if "quiet failed" in r.getMessage()]
     assert len(failed) == (1 if outcome == "raises" else 0)
+    for line in failed:
+        assert re.fullmatch(rf"handler \S+\.quiet failed app=hr type=text key={record.key}", line)
 
 
 def test_d8_a_long_passive_text_is_pushed_whole_off_the_request_thread(
@@ -427,6 +429,27 @@ def test_d14_a_retry_takes_over_a_callback_whose_process_died(
     assert runs == [1] and pushed(emulator) == ["side effect", "job done"]
 
 
+def test_d14_a_retry_that_takes_over_answers_at_once_and_pushes(
+    make: Make, sim: Simulator, emulator: Emulator
+) -> None:
+    router = Router()
+
+    @router.text("job")
+    def job(message, ctx):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return "job done"
+
+    c = make(router, lease_s=1)
+    delivery = c.application.extensions["wecom.delivery"]
+    fields = sim.text("job")
+    data = plaintext(fields)
+    key = f"hr:{parse(data).dedup_key}"
+    delivery.store.inbox_claim(InboxRecord(key, "hr", data, False, owner="dead:1", lease_until=0))
+    status, reply, elapsed = post(c, sim, fields)
+    assert (status, reply) == (200, b"") and elapsed < 0.3  # not after the 0.5 s handler
+    eventually(lambda: pushed(emulator) == ["job done"])
+
+
 def test_d15_maintenance_reruns_a_callback_whose_process_died(
     make: Make, sim: Simulator, emulator: Emulator
 ) -> None:
@@ -574,6 +597,7 @@ def test_the_handler_gets_the_routes_match_and_a_log_naming_the_callback(
 
     @router.text(re.compile(r"^order (\d+)$"), background=background)
     def order(message, ctx):  # type: ignore[no-untyped-def]
+        assert ctx.message is message and ctx.app == "hr"
         ctx.log.info("looking up %s", ctx.match[1])
         return f"order {ctx.match[1]} ships tomorrow"
 
@@ -842,14 +866,19 @@ def test_q7_web_nodes_leave_recovery_to_the_workers(
 def test_d15_recovery_finishes_a_callback_that_cannot_run(
     make: Make, sim: Simulator, emulator: Emulator, plaintext_of: str
 ) -> None:
-    c = make(Router())
+    router = Router()
+    router.add("text", "routed", lambda m, ctx: "recovered", app="hr")
+    c = make(router)
     delivery = c.application.extensions["wecom.delivery"]
     delivery.stop()
     data = b"<xml>not a callback" if plaintext_of == "garbage" else plaintext(sim.text("hi"))
-    delivery.store.inbox_claim(InboxRecord("hr:x", "hr", data, False, owner="dead:1"))
-    assert delivery.recover() == 1
-    record = delivery.store.inbox_get("hr:x")
-    assert record.state == "done" and record.reply is None and emulator.messages() == []
+    delivery.store.inbox_claim(InboxRecord("hr:a", "hr", data, False, owner="dead:1"))
+    ok = plaintext(sim.text("routed"))
+    delivery.store.inbox_claim(InboxRecord("hr:b", "hr", ok, False, owner="dead:1"))
+    assert delivery.recover() == 2
+    record = delivery.store.inbox_get("hr:a")
+    assert record.state == "done" and record.reply is None and not record.pushed
+    eventually(lambda: pushed(emulator) == ["recovered"])  # the pass went on to the next one
 
 
 def test_d16_a_callback_taken_over_while_its_handler_ran_is_answered_by_the_new_owner(
