@@ -640,7 +640,7 @@ def test_a_handler_running_past_its_lease_keeps_it_and_runs_once(
         return f"{message.content} done"
 
     router.add("text", re.compile(r"^bg"), slow, background=True)
-    c = make(router, lease_s=1, reply_budget_ms=100)
+    c = make(router, lease_s=1, reply_budget_ms=300)  # "slow" waits within its budget
     post(c, sim, sim.text("slow"))
     post(c, sim, sim.text("bg"))
     eventually(lambda: sorted(pushed(emulator)) == ["bg done", "slow done"])
@@ -743,10 +743,10 @@ def test_q1_a_web_node_hands_background_work_to_a_worker(
     runs: list[str] = []
     router = Router()
 
-    @router.text("report", background=True)
+    @router.text("report", app="hr", background=True)
     def report(message, ctx):  # type: ignore[no-untyped-def]
         runs.append(threading.current_thread().name)
-        return "your report"
+        return f"your {message.content}"
 
     c, worker, queue = celery_pair(router)
     fields = sim.text("report")
@@ -785,8 +785,16 @@ def test_q3_a_task_for_a_callback_whose_worker_died_runs_it(
     celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
 ) -> None:
     runs: list[int] = []
+    held: list[tuple[str, bool]] = []
     router = Router()
-    router.add("text", "job", lambda m, ctx: runs.append(1) or "done", background=True)
+
+    @router.text("job", background=True)
+    def job(message, ctx):  # type: ignore[no-untyped-def]
+        runs.append(1)
+        record = worker.store.inbox_get(key)
+        held.append((record.owner, record.lease_until > time.time()))
+        return "done"
+
     c, worker, queue = celery_pair(router, lease_s=1)
     fields = sim.text("job")
     key = f"hr:{parse(plaintext(fields)).dedup_key}"
@@ -795,6 +803,7 @@ def test_q3_a_task_for_a_callback_whose_worker_died_runs_it(
     assert worker.store.inbox_transfer(key, token, "dead-worker:1", 0)  # its lease is over
     assert worker.run_queued(key, token) is None
     assert runs == [1] and worker.store.inbox_get(key).state == "done"
+    assert held == [(worker.owner, True)]  # it ran under a live lease of its own
     eventually(lambda: pushed(emulator) == ["done"])
 
 
@@ -841,7 +850,7 @@ def test_q6_a_task_whose_callback_cannot_run_finishes_it(
     worker.store.inbox_claim(InboxRecord("hr:x", "hr", data, False, owner="queued:1"))
     assert worker.run_queued("hr:x", "queued:1") is None
     record = worker.store.inbox_get("hr:x")
-    assert record.state == "done" and record.reply is None
+    assert record.state == "done" and record.reply is None and not record.pushed
     assert emulator.messages() == []
 
 
