@@ -641,8 +641,17 @@ def test_a_handler_running_past_its_lease_keeps_it_and_runs_once(
 
     router.add("text", re.compile(r"^bg"), slow, background=True)
     c = make(router, lease_s=1, reply_budget_ms=300)  # "slow" waits within its budget
-    post(c, sim, sim.text("slow"))
-    post(c, sim, sim.text("bg"))
+    delivery = c.application.extensions["wecom.delivery"]
+    keys = []
+    for word in ("slow", "bg"):
+        fields = sim.text(word)
+        keys.append(f"hr:{parse(plaintext(fields)).dedup_key}")
+        post(c, sim, fields)
+    time.sleep(1.1)  # past the first lease: renewed by the maintenance thread
+    for key in keys:
+        record = delivery.store.inbox_get(key)
+        assert record.state == "running" and record.owner == delivery.owner
+        assert record.lease_until > time.time()
     eventually(lambda: sorted(pushed(emulator)) == ["bg done", "slow done"])
     time.sleep(0.3)
     assert sorted(runs) == ["bg", "slow"]
