@@ -65,14 +65,46 @@ async function poll() {
 
 // -- rendering ----------------------------------------------------------------------------------
 
+// Each part is rebuilt only when what it shows changed, and keyboard focus is put back on
+// the same control afterwards, so polling never pulls focus from under the keyboard.
+const shown = {};
+function changed(part, ...inputs) {
+  const key = JSON.stringify(inputs);
+  if (shown[part] === key) return false;
+  shown[part] = key;
+  return true;
+}
+
+function focusKey(el) {
+  if (!el || el === document.body) return null;
+  const article = el.closest("article[data-id]");
+  for (const name of ["data-card-key", "data-key", "data-member", "data-question"]) {
+    if (el.hasAttribute(name)) return [article ? article.dataset.id : "", name, el.getAttribute(name)];
+  }
+  return null;
+}
+
+function keepFocus(update) {
+  const before = focusKey(document.activeElement);
+  update();
+  if (!before || focusKey(document.activeElement)) return;
+  const [articleId, name, value] = before;
+  const scope = articleId ? document.querySelector(`article[data-id="${CSS.escape(articleId)}"]`) : document;
+  const again = scope && scope.querySelector(`[${name}="${CSS.escape(value)}"]`);
+  if (again) again.focus();
+}
+
 function render() {
   const doc = ui.doc;
   if (!ui.member) ui.member = doc.members[0];
   $("tab-bot").hidden = !doc.bots.length;
-  renderMembers(doc);
-  renderChat(doc);
-  renderMenu(doc);
-  renderTimeline(doc);
+  keepFocus(() => {
+    if (changed("members", doc.members, doc.bots, ui.member, ui.tab)) renderMembers(doc);
+    const items = (ui.tab === "app" ? doc.chats : doc.bot_chats)[ui.member] || [];
+    if (changed("chat", items, ui.member, ui.tab, ui.live)) renderChat(doc);
+    if (changed("menu", doc.menu, doc.apps, ui.member, ui.tab)) renderMenu(doc);
+    if (changed("timeline", doc.timeline, doc.dead_letters, ui.member)) renderTimeline(doc);
+  });
   resumeStreams(doc);
 }
 
@@ -285,7 +317,7 @@ function follow(bot, member, streamId) {
       body: JSON.stringify({ bot, member, stream_id: streamId }) }).catch(() => null);
     const data = res && res.ok ? await res.json() : null;
     const stream = data && data.reply && data.reply.stream;
-    if (stream) { ui.live[streamId] = stream; if (ui.doc) renderChat(ui.doc); }
+    if (stream) { ui.live[streamId] = stream; if (ui.doc) render(); }
     if (stream && !stream.finish) setTimeout(step, 1000);
     else { ui.refreshing.delete(streamId); poll(); }
   };
