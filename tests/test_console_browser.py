@@ -196,3 +196,96 @@ def test_a_phone_sized_window_works_from_the_keyboard(browser: Any, sandbox: San
         shot(browser, "phone")
     finally:
         browser.set_window_size(1280, 900)
+
+
+def send_every_type(box: Sandbox, member: str) -> None:
+    """Through the project's send client to the sandbox's emulator, as handlers send: one
+    message of every type, then one recalled."""
+    from callback.devtools import sandbox as sandbox_mode
+    from callback.outbound import (
+        Markdown,
+        MiniProgramNotice,
+        MpNews,
+        MpNewsArticle,
+        News,
+        NewsArticle,
+        TemplateCard,
+        Text,
+        TextCard,
+    )  # fmt: skip
+    from callback.outbound.client import WecomClient
+    from callback.store import MemoryStore
+
+    env = {"WECOM_SANDBOX_DIR": str(box.directory)}
+    env |= {"WECOM_SANDBOX_API_URL": box.state()["emulator"]["url"]}
+    client = WecomClient(sandbox_mode.settings(env).apps, MemoryStore())
+    thumb = client.upload_media("demo", "image", "thumb.png", b"\x89PNG\r\n\x1a\nthumb")
+    cards = [
+        {"card_type": "text_notice", "source": {"desc": "HR"},
+         "main_title": {"title": "Payday", "desc": "May"},
+         "emphasis_content": {"title": "¥ 8,000", "desc": "net"},
+         "sub_title_text": "Thanks for your work", "card_action": {"type": 1, "url": "https://e.com"},
+         "horizontal_content_list": [{"keyname": "Bank", "value": "CMB"}]},
+        {"card_type": "news_notice", "main_title": {"title": "Town hall"},
+         "card_image": {"url": "https://e.com/p.png", "aspect_ratio": 1.3},
+         "vertical_content_list": [{"title": "Where", "desc": "Room 1"}],
+         "card_action": {"type": 1, "url": "https://e.com"}},
+        {"card_type": "multiple_interaction", "task_id": "multi-1",
+         "main_title": {"title": "Trip"},
+         "select_list": [{"question_key": "CITY", "title": "City", "option_list": [
+             {"id": "sh", "text": "Shanghai"}, {"id": "gz", "text": "Guangzhou"}]}],
+         "submit_button": {"text": "Book", "key": "BOOK_TRIP"}},
+    ]  # fmt: skip
+    messages = [
+        Text("plain text"),
+        Markdown("# Report\n**bold** and <font color=\"info\">green</font>\n> a quote"),
+        TextCard("Expense approved", "<div class=\"gray\">May 6</div>Lunch, ¥42", "https://e.com"),
+        News([NewsArticle("Release 2.0", "https://e.com/r", "What is new")]),
+        MpNews([MpNewsArticle("Handbook", thumb, "<p>Read me</p>", digest="The handbook")]),
+        MiniProgramNotice(appid=sandbox_mode.MINIPROGRAM_APPID, page="pages/x", title="Booked",
+                          description="Room 402", items=[("Room", "402"), ("When", "4 pm")],
+                          emphasis_first_item=True),
+        *(TemplateCard(card) for card in cards),
+    ]  # fmt: skip
+    for message in messages:
+        app = "notices" if isinstance(message, MiniProgramNotice) else "demo"
+        client.send(app, message, [member])
+    gone = client.send("demo", Text("a secret plan"), [member])
+    client.recall("demo", gone.msgid)
+
+
+def test_every_message_type_is_shown_as_wecom_shows_it(browser: Any, sandbox: Sandbox) -> None:  # noqa: F811
+    send_every_type(sandbox, "zhouba")
+    open_console(browser, sandbox, "zhouba")
+
+    def item(kind: str, index: int = 0) -> Any:
+        found = css(browser, f'#log article[data-msgtype="{kind}"]')
+        return found[index] if len(found) > index else None
+
+    until(browser, lambda d: item("template_card", 2), what="the last card")
+    assert "plain text" in item("text").text
+    md = item("markdown")
+    assert md.find_element("css selector", "h4").text == "Report"
+    assert md.find_element("css selector", "strong").text == "bold"
+    assert md.find_element("css selector", ".info").text == "green"
+    assert "<font" not in md.text and "a quote" in md.text
+    assert "Expense approved" in item("textcard").text and "May 6" in item("textcard").text
+    assert "<div" not in item("textcard").text
+    assert "Release 2.0" in item("news").text and "What is new" in item("news").text
+    assert "Handbook" in item("mpnews").text and "The handbook" in item("mpnews").text
+    notice = item("miniprogram_notice")
+    assert "Booked" in notice.text and "Room 402" in notice.text
+    assert notice.find_elements("css selector", "dl.rows.emph dd")[0].text == "402"
+    text_notice, news_notice, multiple = (item("template_card", n) for n in range(3))
+    assert "Payday" in text_notice.text and "¥ 8,000" in text_notice.text
+    assert "CMB" in text_notice.text and "HR" in text_notice.text
+    assert "Town hall" in news_notice.text and "Room 1" in news_notice.text
+    select = multiple.find_element("css selector", 'select[data-question="CITY"]')
+    assert [o.text for o in select.find_elements("css selector", "option")] == [
+        "Shanghai", "Guangzhou",
+    ]  # fmt: skip
+    assert multiple.find_element("css selector", '[data-card-key="BOOK_TRIP"]').is_enabled()
+    recalled = css(browser, "#log article.recalled")
+    assert len(recalled) == 1 and "This message was recalled." in recalled[0].text
+    assert not any("a secret plan" in a.text for a in css(browser, "#log article"))
+    shot(browser, "every-type")

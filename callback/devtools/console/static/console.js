@@ -196,7 +196,8 @@ function card(item, c) {
     key, selected: extra });
   const node = h("div", { class: "card", "data-kind": c.card_type, "data-task": c.task_id });
   const t = c.main_title || {};
-  node.append(
+  const add = (...parts) => node.append(...parts.flat(Infinity).filter((x) => x !== "" && x != null));
+  add(
     c.source ? h("div", { class: "source", text: c.source.desc || "" }) : "",
     h("div", { class: "title", text: t.title || "" }), t.desc ? h("div", { class: "desc", text: t.desc }) : "",
     c.emphasis_content ? h("div", {}, h("div", { class: "emphasis", text: c.emphasis_content.title || "" }),
