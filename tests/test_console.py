@@ -37,7 +37,7 @@ def test_state_lists_members_and_the_menu_and_never_a_secret(sandbox: Sandbox) -
     assert state["members"][:3] == ["zhangsan", "lisi", "wangwu"]
     menu = {b["key"]: b for b in state["menu"]}
     assert {"MENU_HELP", "MENU_ABOUT", "MENU_BOOK_ROOM", "MENU_APPROVAL"} <= set(menu)
-    assert menu["MENU_HELP"]["handler"] == "handlers.menu.menu_text"
+    assert menu["MENU_HELP"]["handler"] == "callback.demo.menu.menu_text"
     assert menu["MENU_BOOK_ROOM"]["label"] == "Book room"
     assert re.fullmatch(r"[0-9a-f]{16}", state["version"])
     text = requests.get(f"{sandbox.url}/_console/api/state", timeout=10).text
@@ -58,7 +58,7 @@ def test_a_menu_click_is_answered_passively_and_shows_on_the_timeline(sandbox: S
     assert answer["key"] == said["key"]
     entry = next(e for e in entries(sandbox, "lisi") if e["key"] == said["key"])
     assert entry["what"] == "click MENU_HELP" and entry["route"] == "click('MENU_HELP') app=*"
-    assert entry["handler"] == "handlers.menu.menu_text" and entry["answer"] == "passive"
+    assert entry["handler"] == "callback.demo.menu.menu_text" and entry["answer"] == "passive"
     assert entry["state"] == "done" and entry["retries"] == 0 and entry["outbox"] == []
     assert 0 <= entry["took_ms"] < 4000
 
@@ -83,7 +83,7 @@ def test_ask_is_answered_later_by_the_send_api(sandbox: Sandbox) -> None:  # noq
     state = sandbox.state()
     assert "zhaoliu" in state["members"]
     entry = next(e for e in state["timeline"] if e["member"] == "zhaoliu")
-    assert entry["handler"] == "handlers.assistant.ask" and "background" in entry["route"]
+    assert entry["handler"] == "callback.demo.assistant.ask" and "background" in entry["route"]
     assert entry["answer"] in ("running", "pushed")
 
     def answered() -> bool:
@@ -165,7 +165,7 @@ def test_an_ai_bot_chat_streams_through_refresh_callbacks(sandbox: Sandbox) -> N
     assert answer["msgtype"] == "stream" and answer["content"]["content"] == final
     assert answer["content"]["finished"] and answer["content"]["stream_id"] == stream["id"]
     entry = next(e for e in entries(sandbox, "wuji") if e["key"] == said["key"])
-    assert entry["answer"] == "streamed" and entry["handler"] == "handlers.assistant.chat"
+    assert entry["answer"] == "streamed" and entry["handler"] == "callback.demo.assistant.chat"
 
 
 def test_wecoms_retries_are_counted_on_the_timeline(sandbox: Sandbox) -> None:  # noqa: F811

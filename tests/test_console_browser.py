@@ -105,7 +105,7 @@ def test_a_menu_button_gets_the_passive_reply(browser: Any, sandbox: Sandbox) ->
     assert "passive reply" in reply[0]
     assert any("Clicked menu: MENU_HELP" in t for t in bubbles(browser, "member"))
     row = until(browser, lambda d: css(d, "#timeline tr"))[0].text
-    assert "click MENU_HELP" in row and "handlers.menu.menu_text" in row and "passive" in row
+    assert "click MENU_HELP" in row and "callback.demo.menu.menu_text" in row and "passive" in row
     shot(browser, "menu-click")
 
 
