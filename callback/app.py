@@ -100,6 +100,12 @@ def create_app(
         body, content_type = metrics.render()
         return Response(body, content_type=content_type)
 
+    from callback.devtools import console  # the sandbox console: /_console
+
+    if console.enabled(settings):
+        from callback.devtools.console.blueprint import install
+
+        install(app, settings, store, receiver, router.routes())
     return app
 
 

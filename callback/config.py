@@ -82,6 +82,7 @@ class ServerSettings:
     inbox_retention_s: int = 86400
     worker_threads: int = 32  # handler threads per process
     threads: int = 32  # request threads per process (wecom serve's gunicorn workers)
+    console: bool | None = None  # the /_console page; None: on in sandbox mode only
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,20 @@ def _server(table: Any) -> ServerSettings:
             table.get("worker_threads", defaults.worker_threads), "server.worker_threads", 1
         ),
         threads=_integer(table.get("threads", defaults.threads), "server.threads", 1),
+        console=_flag(table.get("console"), "server.console"),
     )
+
+
+def _flag(value: Any, key: str) -> bool | None:
+    """An optional true/false (from the environment: true/false, 1/0, yes/no)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")
 
 
 def from_mapping(data: Mapping[str, Any], source: str = "", sandbox: bool = False) -> Settings:

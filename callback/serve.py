@@ -113,6 +113,9 @@ def banner(settings: Settings, bind: str, emulator_url: str) -> str:
             f"  Callback URL:   {url}",
             f"  WeCom emulator: {emulator_url}  (the send API stands in for qyapi)",
             f"  Credentials:    {os.path.abspath(sandbox.FILE_NAME)} (kept across restarts)",
+            f"  Console:        {base}/_console  (chats, menu buttons, a timeline)"
+            if settings.server.console is not False
+            else "  Console:        off ([server] console = false)",
             f"  Handlers:       {', '.join(modules)} ({reason})",
             "  Try, in another terminal in this directory (elsewhere, add --url " + base + "):",
             "      wecom simulate click MENU_HELP",

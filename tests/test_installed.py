@@ -167,3 +167,11 @@ def test_wecom_init_writes_the_shipped_example(venv: Venv, tmp_path: Path) -> No
     (tmp_path / "etc").mkdir()
     assert venv.run(tmp_path, "wecom", "init", "etc/wecom.toml").returncode == 0
     assert (tmp_path / "etc" / "wecom.toml").read_text(encoding="utf-8") == example
+
+
+def test_the_wheel_ships_the_consoles_page(venv: Venv, tmp_path: Path) -> None:
+    code = "import callback.devtools.console as c, pathlib; print(pathlib.Path(c.__file__).parent)"
+    done = venv.run(tmp_path, "python", "-P", "-c", code)
+    static = Path(done.stdout.strip()) / "static"
+    assert str(static).startswith(str(venv.bin.parent)), done.stdout + done.stderr
+    assert {"console.html", "console.css", "console.js"} <= {p.name for p in static.iterdir()}

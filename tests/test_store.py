@@ -143,7 +143,8 @@ def test_inbox_claim_inserts_once(store: Store, clock: Clock) -> None:
     assert first.plaintext == BINARY and first.created_at == clock.now and first.reply is None
     again = store.inbox_claim(running("app1:m1", "b", clock.now + 30))
     assert not again.created and again.owner == "a" and again.attempts == 1
-    assert store.inbox_get("app1:m1") == replace(first, pushed=True)  # see the next test
+    # marked pushed (see the next test), and the repeat counted as a retry absorbed
+    assert store.inbox_get("app1:m1") == replace(first, pushed=True, retries=1)
     assert store.inbox_get("app1:other") is None
     as_json = InboxRecord("app1:j", "app1", b"{}", True, created_at=5.0, lease_until=clock.now)
     assert store.inbox_claim(as_json) == as_json  # the caller's created_at is kept
@@ -197,6 +198,28 @@ def test_inbox_takeover_of_an_expired_lease(store: Store, clock: Clock) -> None:
     assert taken.created and taken.owner == "b" and taken.attempts == 2 and taken.pushed
     assert taken.lease_until == clock.now + 30 and taken.plaintext == BINARY
     assert not store.inbox_finish("app1:m1", "a", b"late", pushed=False)  # a lost it
+
+
+def test_inbox_recent_newest_first_with_outcome_time_and_retries(
+    store: Store, clock: Clock
+) -> None:
+    for n in range(4):
+        store.inbox_claim(running(f"app1:r{n}", "a", clock.now + 30))
+        clock.now += 1
+    clock.now += 0.5
+    assert store.inbox_finish("app1:r1", "a", b"passive", pushed=False)
+    store.inbox_claim(running("app1:r1", "b", clock.now + 30))  # WeCom's repeats: replayed
+    store.inbox_claim(running("app1:r1", "b", clock.now + 30))
+    store.inbox_claim(running("app1:r2", "b", clock.now + 30))  # while it runs
+    recent = store.inbox_recent(3)
+    assert [r.key for r in recent] == ["app1:r3", "app1:r2", "app1:r1"]
+    by_key = {r.key: r for r in recent}
+    assert by_key["app1:r1"].finished_at == clock.now and by_key["app1:r1"].retries == 2
+    assert by_key["app1:r1"].reply == b"passive" and by_key["app1:r1"].state == DONE
+    assert by_key["app1:r2"].finished_at == 0.0 and by_key["app1:r2"].retries == 1
+    assert by_key["app1:r3"].retries == 0
+    assert [r.key for r in store.inbox_recent(10)][-1] == "app1:r0"
+    assert store.inbox_recent(0) == []
 
 
 def test_inbox_finish_by_the_owner_only(store: Store, clock: Clock) -> None:
@@ -472,3 +495,26 @@ def test_many_processes_opening_a_new_state_file_at_once(tmp_path: Path) -> None
         for proc in procs:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err.decode()
+
+
+def test_sqlite_adds_the_outcome_columns_to_an_older_state_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the inbox table as the first release made it
+        db.execute(
+            "CREATE TABLE inbox (key TEXT PRIMARY KEY, app TEXT NOT NULL, plaintext BLOB NOT "
+            "NULL, as_json INTEGER NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL, "
+            "lease_until REAL NOT NULL, reply BLOB, pushed INTEGER NOT NULL, attempts INTEGER "
+            "NOT NULL, created_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO inbox VALUES ('app1:old', 'app1', x'00', 0, 'done', 'a', 0, "
+                   "NULL, 0, 1, 5.0)")  # fmt: skip
+    store = SqliteStore(str(path))
+    old = store.inbox_get("app1:old")
+    assert old is not None and old.finished_at == 0.0 and old.retries == 0
+    store.inbox_claim(running("app1:new", "a", time.time() + 30))
+    assert store.inbox_finish("app1:new", "a", None, pushed=False)
+    assert [r.key for r in store.inbox_recent(5)] == ["app1:new", "app1:old"]
+    SqliteStore(str(path)).close()  # opening it again adds nothing twice
+    store.close()

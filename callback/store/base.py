@@ -60,12 +60,14 @@ class Store(ABC):
         when this call inserted it. A running record whose lease expired is taken over
         (owner, lease and attempts updated) and returned with `created` set too. Any claim
         that finds the record running marks it `pushed`: a retry came, so WeCom no longer
-        listens to an earlier attempt, and the reply must go through the send API."""
+        listens to an earlier attempt, and the reply must go through the send API. Every claim
+        that finds the record counts one of its `retries`."""
 
     @abstractmethod
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
-        """Mark the record done with its reply, if `owner` still holds it. A passive reply
-        (`reply` set, `pushed` false) is refused once the record is marked `pushed`."""
+        """Mark the record done with its reply (and `finished_at`), if `owner` still holds it. A
+        passive reply (`reply` set, `pushed` false) is refused once the record is marked
+        `pushed`."""
 
     @abstractmethod
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
@@ -83,6 +85,10 @@ class Store(ABC):
     @abstractmethod
     def inbox_get(self, key: str) -> InboxRecord | None:
         """The record under `key`, if any."""
+
+    @abstractmethod
+    def inbox_recent(self, limit: int) -> list[InboxRecord]:
+        """Up to `limit` records, newest first (for the sandbox console's timeline)."""
 
     @abstractmethod
     def inbox_purge(self, before: float) -> int:

@@ -92,12 +92,15 @@ class MemoryStore(Store):
                     lease_until=record.lease_until,
                     attempts=existing.attempts + 1,
                     pushed=True,
+                    retries=existing.retries + 1,
                 )
             elif existing.state == RUNNING:
-                self._inbox[record.key] = existing = replace(existing, pushed=True)
+                existing = replace(existing, pushed=True, retries=existing.retries + 1)
+                self._inbox[record.key] = existing
                 return existing
             else:
-                return replace(existing, created=False)
+                self._inbox[record.key] = replace(existing, retries=existing.retries + 1)
+                return replace(existing, retries=existing.retries + 1, created=False)
             self._inbox[record.key] = replace(stored, created=False)
             return replace(stored, created=True)
 
@@ -108,8 +111,15 @@ class MemoryStore(Store):
                 return False
             if record.pushed and reply is not None and not pushed:
                 return False  # a retry came meanwhile: this reply must be pushed instead
-            self._inbox[key] = replace(record, state=DONE, reply=reply, pushed=pushed)
+            self._inbox[key] = replace(
+                record, state=DONE, reply=reply, pushed=pushed, finished_at=self.clock()
+            )
             return True
+
+    def inbox_recent(self, limit: int) -> list[InboxRecord]:
+        with self._lock:
+            records = sorted(self._inbox.values(), key=lambda r: r.created_at, reverse=True)
+        return records[: max(limit, 0)]
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
         with self._lock:

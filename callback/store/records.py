@@ -28,6 +28,10 @@ class InboxRecord:
     pushed: bool = False
     attempts: int = 1
     created_at: float = 0.0
+    #: When the outcome was recorded (`inbox_finish`); 0.0 while the handler runs.
+    finished_at: float = 0.0
+    #: WeCom's repeats of this callback that found the record (retries absorbed).
+    retries: int = 0
     #: Set by `inbox_claim`: True for the caller that created the record.
     created: bool = field(default=False, compare=False)
 

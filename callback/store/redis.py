@@ -163,6 +163,7 @@ class RedisStore(Store):
         keys = [self._record(key), self._key("inbox-running"), self._key("inbox-done")]
         passive = reply is not None and not pushed
         args = [key, owner, int(pushed), int(reply is not None), reply or b"", int(passive)]
+        args.append(rec.number(self.clock()))
         return bool(self._run("inbox_finish", keys, args))
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
@@ -188,6 +189,20 @@ class RedisStore(Store):
     def inbox_get(self, key: str) -> InboxRecord | None:
         fields = self._call(self._redis.hgetall, self._record(key))
         return rec.inbox_record(rec.as_hash(fields)) if fields else None
+
+    def inbox_recent(self, limit: int) -> list[InboxRecord]:
+        if limit <= 0:
+            return []
+        running = self._call(self._redis.zrevrange, self._key("inbox-running"), 0, limit - 1)
+        done = self._call(self._redis.zrevrange, self._key("inbox-done"), 0, limit - 1)
+        found = []
+        for key in dict.fromkeys([*running, *done]):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            fields = self._call(self._redis.hgetall, self._record(name))
+            if fields:
+                found.append(rec.inbox_record(rec.as_hash(fields)))
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found[:limit]
 
     def inbox_purge(self, before: float) -> int:
         total, args = 0, [rec.number(before), _PURGE_BATCH, self._record("")]

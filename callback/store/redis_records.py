@@ -26,7 +26,8 @@ def inbox_fields(r: InboxRecord, claim: str) -> Fields:
         "key", r.key, "app", r.app, "plaintext", r.plaintext, "as_json", str(int(r.as_json)),
         "state", r.state, "owner", r.owner, "lease_until", number(r.lease_until),
         "pushed", str(int(r.pushed)), "attempts", str(r.attempts),
-        "created_at", number(r.created_at), "claim", claim,
+        "created_at", number(r.created_at), "finished_at", number(r.finished_at),
+        "retries", str(r.retries), "claim", claim,
     ]  # fmt: skip
     if r.reply is not None:
         fields += ["reply", r.reply]
@@ -71,7 +72,9 @@ def inbox_record(h: Mapping[str, bytes], created: bool = False) -> InboxRecord:
         key=h["key"].decode(), app=h["app"].decode(), plaintext=h["plaintext"],
         as_json=h["as_json"] == b"1", state=h["state"].decode(), owner=h["owner"].decode(),
         lease_until=float(h["lease_until"]), reply=h.get("reply"), pushed=h["pushed"] == b"1",
-        attempts=int(h["attempts"]), created_at=float(h["created_at"]), created=created,
+        attempts=int(h["attempts"]), created_at=float(h["created_at"]),
+        finished_at=float(h.get("finished_at", b"0")), retries=int(h.get("retries", b"0")),
+        created=created,
     )  # fmt: skip
 
 

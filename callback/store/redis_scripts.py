@@ -84,7 +84,8 @@ return '0'
 # -- the inbox: a hash per record; `running` (key -> lease_until), `done` (key -> created_at) ------
 
 #: KEYS: record, running, done. ARGV: now, token, key, owner, lease_until, then the new record's
-#: field/value pairs. Returns {created 1/0, HGETALL}. A running record found is marked pushed.
+#: field/value pairs. Returns {created 1/0, HGETALL}. A running record found is marked pushed;
+#: every claim that finds the record (but a repeat of this very call) counts a retry.
 INBOX_CLAIM = _lua("""
 local record, running, done = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', record) == 0 then
@@ -97,6 +98,7 @@ if redis.call('EXISTS', record) == 0 then
 end
 local state, lease, claim = unpack(redis.call('HMGET', record, 'state', 'lease_until', 'claim'))
 if claim == ARGV[2] then return {1, redis.call('HGETALL', record)} end
+redis.call('HINCRBY', record, 'retries', 1)
 if state == '$RUNNING' and tonumber(lease) <= tonumber(ARGV[1]) then
   redis.call(
     'HSET', record, 'owner', ARGV[4], 'lease_until', ARGV[5], 'claim', ARGV[2], 'pushed', '1')
@@ -109,13 +111,13 @@ return {0, redis.call('HGETALL', record)}
 """)
 
 #: KEYS: record, running, done. ARGV: key, owner, pushed, has_reply, reply, passive (1 for a
-#: passive reply, which a record marked pushed refuses).
+#: passive reply, which a record marked pushed refuses), finished_at.
 INBOX_FINISH = _lua("""
 local owner, state, created, pushed = unpack(
   redis.call('HMGET', KEYS[1], 'owner', 'state', 'created_at', 'pushed'))
 if owner ~= ARGV[2] or state ~= '$RUNNING' then return 0 end
 if ARGV[6] == '1' and pushed == '1' then return 0 end
-redis.call('HSET', KEYS[1], 'state', '$DONE', 'pushed', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', '$DONE', 'pushed', ARGV[3], 'finished_at', ARGV[7])
 if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'reply', ARGV[5])
 else redis.call('HDEL', KEYS[1], 'reply') end
 redis.call('ZREM', KEYS[2], ARGV[1])

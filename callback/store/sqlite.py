@@ -104,6 +104,7 @@ class SqliteStore(Store):
         ref = weakref.ref(self)  # a child forked while a thread held the lock gets a free one
         os.register_at_fork(after_in_child=lambda: _forked(ref()))
         _retry_locked(lambda: self._connection().executescript(SCHEMA + records.SCHEMA), path)
+        _retry_locked(lambda: records.migrate(self._connection()), path)
 
     def _connection(self) -> sqlite3.Connection:
         """This process's connection (call with the lock held, or before threads start)."""
@@ -232,14 +233,14 @@ class SqliteStore(Store):
             r = record  # as stored, with its creation time: no dataclasses.replace on the hot path
             return InboxRecord(
                 r.key, r.app, r.plaintext, r.as_json, r.state, r.owner, r.lease_until, r.reply,
-                r.pushed, r.attempts, row[-1], created=True,
+                r.pushed, r.attempts, row[10], r.finished_at, r.retries, created=True,
             )  # fmt: skip
         with self._transaction() as db:
             return records.inbox_takeover(db, record, now)
 
     def inbox_finish(self, key: str, owner: str, reply: bytes | None, pushed: bool) -> bool:
         passive = reply is not None and not pushed
-        args = (DONE, reply, int(pushed), key, owner, RUNNING, int(passive))
+        args = (DONE, reply, int(pushed), self.clock(), key, owner, RUNNING, int(passive))
         return self._execute(records.INBOX_FINISH, args) > 0
 
     def inbox_renew(self, keys: Sequence[str], owner: str, lease_s: float) -> None:
@@ -260,6 +261,9 @@ class SqliteStore(Store):
 
     def inbox_get(self, key: str) -> InboxRecord | None:
         return self._read(records.inbox_get, key)
+
+    def inbox_recent(self, limit: int) -> list[InboxRecord]:
+        return self._read(records.inbox_recent, max(limit, 0))
 
     def inbox_purge(self, before: float) -> int:
         with self._transaction() as db:

@@ -17,9 +17,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     key TEXT PRIMARY KEY, app TEXT NOT NULL, plaintext BLOB NOT NULL, as_json INTEGER NOT NULL,
     state TEXT NOT NULL, owner TEXT NOT NULL, lease_until REAL NOT NULL, reply BLOB,
-    pushed INTEGER NOT NULL, attempts INTEGER NOT NULL, created_at REAL NOT NULL
+    pushed INTEGER NOT NULL, attempts INTEGER NOT NULL, created_at REAL NOT NULL,
+    finished_at REAL NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS inbox_state_lease ON inbox (state, lease_until);
+CREATE INDEX IF NOT EXISTS inbox_created ON inbox (created_at);
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, app TEXT NOT NULL, api TEXT NOT NULL, bodies TEXT NOT NULL,
     parts_done INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -30,7 +32,13 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
 """
 
 _INBOX = (
-    "key, app, plaintext, as_json, state, owner, lease_until, reply, pushed, attempts, created_at"
+    "key, app, plaintext, as_json, state, owner, lease_until, reply, pushed, attempts, created_at, "
+    "finished_at, retries"
+)
+#: Columns added after the first release, for files made before them (name, definition).
+_ADDED = (
+    ("finished_at", "REAL NOT NULL DEFAULT 0"),
+    ("retries", "INTEGER NOT NULL DEFAULT 0"),
 )
 _OUTBOX = (
     "id, app, api, bodies, parts_done, state, attempts, next_at, owner, lease_until, error, "
@@ -42,7 +50,8 @@ def _inbox(row: Sequence[Any], created: bool = False) -> InboxRecord:
     return InboxRecord(
         key=row[0], app=row[1], plaintext=bytes(row[2]), as_json=bool(row[3]), state=row[4],
         owner=row[5], lease_until=row[6], reply=None if row[7] is None else bytes(row[7]),
-        pushed=bool(row[8]), attempts=row[9], created_at=row[10], created=created,
+        pushed=bool(row[8]), attempts=row[9], created_at=row[10], finished_at=row[11],
+        retries=row[12], created=created,
     )  # fmt: skip
 
 
@@ -59,25 +68,42 @@ def inbox_get(db: sqlite3.Connection, key: str) -> InboxRecord | None:
     return None if row is None else _inbox(row)
 
 
-INBOX_INSERT = f"INSERT OR IGNORE INTO inbox ({_INBOX}) VALUES ({', '.join('?' * 11)})"
+INBOX_INSERT = f"INSERT OR IGNORE INTO inbox ({_INBOX}) VALUES ({', '.join('?' * 13)})"
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add the columns a state file made by an older version lacks (another process may be
+    adding them at the same moment: a duplicate column is fine)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+    for name, definition in _ADDED:
+        if name not in present:
+            try:
+                db.execute(f"ALTER TABLE inbox ADD COLUMN {name} {definition}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def inbox_row(r: InboxRecord, now: float) -> tuple[Any, ...]:
     """The values of INBOX_INSERT for a new record."""
     return (r.key, r.app, r.plaintext, int(r.as_json), r.state, r.owner, r.lease_until, r.reply,
-            int(r.pushed), r.attempts, r.created_at or now)  # fmt: skip
+            int(r.pushed), r.attempts, r.created_at or now, r.finished_at, r.retries)  # fmt: skip
 
 
 def inbox_takeover(db: sqlite3.Connection, r: InboxRecord, now: float) -> InboxRecord:
     """The key exists: take it over if its owner's lease ran out, and return what is stored;
     a running record is marked pushed either way (see Store.inbox_claim)."""
     took = db.execute(
-        "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1, pushed = 1 "
-        "WHERE key = ? AND state = ? AND lease_until <= ?",
+        "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1, pushed = 1, "
+        "retries = retries + 1 WHERE key = ? AND state = ? AND lease_until <= ?",
         (r.owner, r.lease_until, r.key, RUNNING, now),
     ).rowcount
     if not took:
-        db.execute("UPDATE inbox SET pushed = 1 WHERE key = ? AND state = ?", (r.key, RUNNING))
+        db.execute(
+            "UPDATE inbox SET retries = retries + 1, "
+            "pushed = CASE WHEN state = ? THEN 1 ELSE pushed END WHERE key = ?",
+            (RUNNING, r.key),
+        )
     stored = inbox_get(db, r.key)
     if stored is None:  # purged meanwhile: claim it anew
         db.execute(INBOX_INSERT, inbox_row(r, now))
@@ -87,7 +113,7 @@ def inbox_takeover(db: sqlite3.Connection, r: InboxRecord, now: float) -> InboxR
 
 #: The last value is 1 for a passive reply, which a record marked pushed refuses.
 INBOX_FINISH = (
-    "UPDATE inbox SET state = ?, reply = ?, pushed = ? "
+    "UPDATE inbox SET state = ?, reply = ?, pushed = ?, finished_at = ? "
     "WHERE key = ? AND owner = ? AND state = ? AND (pushed = 0 OR ? = 0)"
 )
 
@@ -114,6 +140,11 @@ def inbox_expired(
         [(owner, until, key) for key in keys],
     )
     return [r for r in (inbox_get(db, key) for key in keys) if r is not None]
+
+
+def inbox_recent(db: sqlite3.Connection, limit: int) -> list[InboxRecord]:
+    rows = db.execute(f"SELECT {_INBOX} FROM inbox ORDER BY created_at DESC LIMIT ?", (limit,))
+    return [_inbox(row) for row in rows]
 
 
 def inbox_purge(db: sqlite3.Connection, before: float) -> int:
