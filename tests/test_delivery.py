@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -923,6 +924,66 @@ def test_q5_a_live_worker_holding_a_callback_briefly_is_waited_for_half_a_second
     assert worker.run_queued(key, token) == 0.5  # not a busy loop of retries
 
 
+def test_q5b_a_lease_that_ends_exactly_now_is_over(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator
+) -> None:
+    runs: list[int] = []
+    router = Router()
+    router.add("text", "job", lambda m, ctx: runs.append(1) or "done", background=True)
+    c, worker, queue = celery_pair(router)
+    fields = sim.text("job")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    post(c, sim, fields)
+    ((_, token),) = queue.callbacks
+    now = time.time()
+    worker.clock = worker.store.clock = lambda: now  # type: ignore[method-assign]
+    assert worker.store.inbox_transfer(key, token, "dead-worker:1", 0)  # lease_until == now
+    assert worker.run_queued(key, token) is None and runs == [1]  # taken over, run here
+
+
+class _Interleaved:
+    """The worker's store, with another worker's claim slipped in just before its own."""
+
+    def __init__(self, store: Any, before_claim: Callable[[], None]) -> None:
+        self._store, self._before = store, before_claim
+
+    def inbox_claim(self, record: InboxRecord) -> InboxRecord:
+        self._before()
+        return self._store.inbox_claim(record)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("other", ["still running", "already done"])
+def test_q9_two_workers_taking_over_a_dead_workers_callback_run_it_once(
+    celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator, other: str
+) -> None:
+    runs: list[int] = []
+    router = Router()
+    router.add("text", "job", lambda m, ctx: runs.append(1) or "done", background=True)
+    c, worker, queue = celery_pair(router, lease_s=30)
+    fields = sim.text("job")
+    key = f"hr:{parse(plaintext(fields)).dedup_key}"
+    post(c, sim, fields)
+    ((_, token),) = queue.callbacks
+    store = worker.store
+    assert store.inbox_transfer(key, token, "dead-worker:1", 0)  # its worker died
+
+    def the_other_worker_first() -> None:
+        taken = store.inbox_claim(replace(store.inbox_get(key), owner="other:1",
+                                          lease_until=time.time() + 30))  # fmt: skip
+        assert taken.created and taken.owner == "other:1"
+        if other == "already done":
+            assert store.inbox_finish(key, "other:1", None, pushed=False)
+
+    worker.store = _Interleaved(store, the_other_worker_first)  # type: ignore[assignment]
+    wait = worker.run_queued(key, token)
+    assert runs == []  # the other worker has it: never run twice
+    assert wait == (None if other == "already done" else 30)
+    assert store.inbox_get(key).owner == "other:1"
+
+
 @pytest.mark.parametrize("plaintext_of", ["garbage", "no route"])
 def test_q6_a_task_whose_callback_cannot_run_finishes_it(
     celery_pair: Callable[..., Pair], sim: Simulator, emulator: Emulator, plaintext_of: str
@@ -1068,3 +1129,49 @@ def test_background_handlers_run_on_worker_threads_threads(
         post(c, sim, sim.text(f"job {n}"))
     eventually(lambda: pushed(emulator) == ["done", "done"])
     assert most == [1]  # one handler thread: one at a time
+
+
+class _CountingStore:
+    """A real store, counting the maintenance chores that reach it."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if name in ("inbox_renew", "inbox_expired", "inbox_purge", "outbox_purge"):
+            self.calls.append(name)
+        return found
+
+
+@pytest.mark.parametrize(("lease_s", "recover_every"), [(3, 1.5), (30, 5.0)])
+def test_maintenance_runs_each_chore_on_its_own_period(
+    emulator_server: EmulatorServer, lease_s: int, recover_every: float
+) -> None:
+    """Leases renewed every lease_s / 3, recovery every min(lease_s / 2, 5) s, the purge
+    hourly: each exactly at its period, not before."""
+    from callback.store import MemoryStore
+
+    settings = emulator_settings(emulator_server.url, state="memory://", lease_s=lease_s)
+    store = _CountingStore(MemoryStore())
+    now = [1_800_000_000.0]
+    d = Delivery(settings, store, WecomClient(settings.apps, store._store), Router().compile(),
+                 clock=lambda: now[0])  # fmt: skip
+    last: dict[str, float] = {}
+
+    def chores_at(t: float) -> list[str]:
+        now[0] = 1_800_000_000.0 + t
+        store.calls.clear()
+        with d.workers.holding("hr:running"):  # a handler runs here: its lease is renewed
+            d.upkeep.maintain(last)
+        return sorted(set(store.calls) - {"outbox_purge"})
+
+    renew = lease_s / 3
+    assert chores_at(0) == ["inbox_expired", "inbox_purge", "inbox_renew"]
+    checks = sorted([(renew - 0.01, "inbox_renew", False), (renew, "inbox_renew", True),
+                     (recover_every - 0.01, "inbox_expired", False),
+                     (recover_every, "inbox_expired", True),
+                     (3599.99, "inbox_purge", False), (3600.0, "inbox_purge", True)])  # fmt: skip
+    for t, chore, due in checks:  # in time order: each chore's period runs from its last run
+        assert (chore in chores_at(t)) is due, (t, chore)
