@@ -281,3 +281,35 @@ def test_bad_bot_callbacks_get_a_clear_4xx_never_a_500(bot: Make) -> None:
     forged = requests.get(server.url, params={**signed("x"), "echostr": "y"}, timeout=5)
     assert forged.status_code == 403
     assert ran == []
+
+
+def test_the_handler_starts_once_the_first_reply_is_written_or_at_once_for_a_test_client(
+    bot: Make,
+) -> None:
+    """Threaded servers close the response once it is written, and the handler starts then
+    (it never competes with its own first reply); a test client may never close it, so
+    there the handler starts before the answer returns."""
+    started: list[float] = []
+    router = Router()
+
+    @router.text(re.compile("^hi"))
+    def hi(message, ctx):  # type: ignore[no-untyped-def]
+        started.append(time.monotonic())
+        return "hello"
+
+    server, wecom = bot(router)
+    exchange = wecom.post(wecom.text("hi there"))
+    assert exchange.reply["stream"]["finish"] is False  # the first reply: the stream, empty
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started  # it ran, started by the response's close
+    sealed = wecom.request(wecom.text("hi again"))
+    with server.app.test_client() as client:  # wsgi.multithread is false: no close to wait on
+        response = client.post("/wecom/bot/assistant", query_string=sealed.query,
+                               data=sealed.body)  # fmt: skip
+        assert response.status_code == 200
+        deadline = time.monotonic() + 5
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(started) == 2

@@ -131,14 +131,15 @@ class BotReceiver:
             raise ReceiveIdError(f"callback for bot {message.to_user!r}, not this bot's bot_id")
         arrived = self.clock() if arrived_at is None else arrived_at
         reply: dict[str, Any] | None
+        then: Callable[[], None] | None = None
         if isinstance(message, StreamRefresh):
             reply = self._refresh(message)
         elif isinstance(message, BotEvent | BotCardEvent | BotFeedback):
             reply = self._event(name, message, arrived)
         else:
-            reply = self._message(name, message)
+            reply, then = self._message(name, message)
         if reply is None:
-            return Answer(kind=message.kind)
+            return Answer(kind=message.kind, then=then)
         plaintext = json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode()
         encrypted_reply = bot.crypto.encrypt(plaintext)
         sealed = {
@@ -147,15 +148,19 @@ class BotReceiver:
             "timestamp": int(query.timestamp),
             "nonce": query.nonce,  # WeCom wants its own nonce back
         }
-        return Answer(json.dumps(sealed).encode(), 200, "text/plain; charset=utf-8", message.kind)
+        return Answer(json.dumps(sealed).encode(), kind=message.kind, then=then)
 
     # -- messages and refreshes -----------------------------------------------------------------
 
-    def _message(self, name: str, message: Message) -> dict[str, Any] | None:
+    def _message(
+        self, name: str, message: Message
+    ) -> tuple[dict[str, Any] | None, Callable[[], None] | None]:
+        """The first reply (an empty, unfinished stream), and the handler's start, for once
+        that reply is written; a retry gets the stream as it is, and starts nothing."""
         found = self.resolve(message, name)
         if found is None:
             self.delivery.claim(name, message, as_json=True, run=False)
-            return None
+            return None, None
         sid = stream_id(name, message.dedup_key)
         feedback = message.dedup_key.removeprefix("msg:")
         key = f"{name}:{message.dedup_key}"
@@ -167,13 +172,14 @@ class BotReceiver:
         record = self.delivery.claim(name, message, as_json=True, run=True)
         if not record.created:  # a retry, perhaps to another worker: the same stream
             state = self.streams.get(sid) or state
-            return stream_body(sid, state.content, finish=state.finished, feedback_id=feedback)
+            body = stream_body(sid, state.content, finish=state.finished, feedback_id=feedback)
+            return body, None
         if not self.streams.enter(name, message.from_user, key):
             self.streams.put(replace(state, content=BUSY, finished=True))
             self.delivery.store.inbox_finish(key, self.delivery.owner, None, pushed=False)
-            return stream_body(sid, BUSY, finish=True)
-        self.delivery.spawn(record, message, *found)
-        return stream_body(sid, "", finish=False, feedback_id=feedback)
+            return stream_body(sid, BUSY, finish=True), None
+        first = stream_body(sid, "", finish=False, feedback_id=feedback)
+        return first, lambda: self.delivery.spawn(record, message, *found)
 
     def _refresh(self, message: StreamRefresh) -> dict[str, Any]:
         sid = message.stream_id

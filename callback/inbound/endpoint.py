@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -102,6 +103,9 @@ class CallbackEndpoint:
             return self._refuse(name, known, error, environ, start_response)
         outcome = "passive" if answer.body else "empty"
         self.metrics.callback(name, answer.kind, outcome, time.perf_counter() - started)
+        if answer.then is not None and not environ.get("wsgi.multithread"):
+            answer.then()  # a test client, say, which may never close the response: now
+            answer = replace(answer, then=None)
         return _respond(answer, start_response)
 
     def _body(self, environ: Environ) -> bytes:
@@ -151,4 +155,18 @@ def _query(query_string: str) -> dict[str, str]:
 def _respond(answer: Answer, start_response: StartResponse) -> Iterable[bytes]:
     headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
     start_response(_status_line(answer.status), headers)
-    return [answer.body]
+    return [answer.body] if answer.then is None else _Then(answer.body, answer.then)
+
+
+class _Then(list[bytes]):
+    """A response body whose close() (called by the WSGI server once it is written) starts
+    the answer's follow-up work."""
+
+    def __init__(self, body: bytes, then: Callable[[], None]) -> None:
+        super().__init__([body])
+        self._then: Callable[[], None] | None = then
+
+    def close(self) -> None:
+        then, self._then = self._then, None
+        if then is not None:
+            then()

@@ -26,6 +26,10 @@ class Answer:
     status: int = 200
     content_type: str = "text/plain; charset=utf-8"
     kind: str = ""  # the message's type or event, for metrics
+    #: Work to start once the answer is written (the WSGI server closes the response): an AI
+    #: bot's handler, so that it never competes with its own first reply. Should the process
+    #: die first, the claim's lease runs out and recovery runs it.
+    then: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
