@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -515,8 +515,9 @@ def report(runs: Sequence[Run], args: argparse.Namespace, started: datetime, cod
     lines = [
         f"Callback throughput, {started:%Y-%m-%d %H:%M} UTC: {args.rounds} rounds "
         f"(bare, ours, wechatpy), {load} per run, wrk -t{args.threads} -c{args.connections} "
-        f"(median {wrk_share:.0%} of a core), gunicorn -w 2 (ours: ThreadWorker x 32 threads, "
-        "as `wecom serve` runs it; the others sync, and wechatpy-gthread x 32)"
+        f"(median {wrk_share:.0%} of a core), gunicorn -w 2 (ours: "
+        f"{args.ours_worker or 'ThreadWorker x 32 threads, as `wecom serve` runs it'}; "
+        "the others sync, and wechatpy-gthread x 32)"
         f"{f', ours with state = {args.state}' if args.state else ''}.",
         "",
         f"Machine: {environment_line()}. Code: {code}.",
@@ -544,6 +545,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--state", help="ours: [server] state URL instead of the default (e.g. memory://)"
     )
     parser.add_argument(
+        "--ours-worker",
+        help="ours and ours-no-inbox: this gunicorn worker class (1 thread) instead of the shipped "
+        "ThreadWorker x 32 (e.g. sync: what the threads cost)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep each run's directory (logs, pool, state)"
     )
     parser.add_argument(
@@ -565,6 +571,8 @@ def rounds(args: argparse.Namespace) -> Iterator[tuple[int, Target]]:
     for n in range(1, args.rounds + 1):
         for target in TARGETS:
             if target.name in chosen:
+                if args.ours_worker and target.name.startswith("ours"):
+                    target = replace(target, worker=args.ours_worker, threads=1)
                 yield n, target
 
 
