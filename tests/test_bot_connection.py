@@ -330,6 +330,32 @@ def test_an_idle_stream_gets_keepalives_and_one_past_its_limit_is_finished(rig: 
         link.close()
 
 
+def test_a_silent_handlers_stream_is_cut_inside_wecoms_lifetime(rig: Rig) -> None:
+    """Scaled down: WeCom ends a stream 1 s after its first frame; our cut is due at 0.5 s.
+    The handler says nothing until 1.5 s, yet the stream is finished in time with the notice
+    (not refused with 846608), and the whole answer follows once."""
+    knobs = WsKnobs(response_url_base=rig.http.url, stream_lifetime_s=1.0)
+    ws = AibotConnectionServer(rig.emulator, knobs=knobs).start()
+    link = Link(ws.url, lambda frame: None)
+    try:
+        link.request("aibot_subscribe", {"bot_id": DEFAULT_BOT_ID, "secret": DEFAULT_BOT_SECRET})
+        req_id = ws.send_message(DEFAULT_BOT_ID, ws.callbacks(DEFAULT_BOT_ID, user=USER).text("q"))
+        followed: list[str] = []
+        stream = WsStream(link, req_id, "s-silent", follow_up=followed.append, hard_limit_s=0.5)
+        stream.append("thinking")
+        time.sleep(1.5)  # the model says nothing past WeCom's limit
+        stream.append(", then the answer")
+        stream.finish()
+        conversation = ws.hub.conversation(DEFAULT_BOT_ID, USER)
+        ended = conversation.stream("s-silent")
+        assert ended.finished and ended.content.startswith("thinking")
+        assert [r.errcode for r in conversation.refused] == []
+        assert followed == ["thinking, then the answer"]
+    finally:
+        link.close()
+        ws.stop()
+
+
 def _connect(project: Path) -> Any:
     import subprocess
     import sys

@@ -3,11 +3,12 @@
 In connection mode WeCom does not ask for the stream: we push each snapshot. A pump thread
 sends the newest text whenever the previous frame was acked (the handler never waits on the
 network), and a keep-alive frame when nothing changed for 4 minutes (WeCom expires a stream
-left idle for 6). Before the stream's hard limit (about 10 minutes from its first frame), it
-is finished with a notice and the whole answer follows by `aibot_send_msg`; the same happens
-when WeCom says the stream expired (846608), refuses the req_id (846605, 846606) or the
-connection drops. A rate-limited frame (846607) waits and goes again. Text beyond 20480 bytes
-follows by `aibot_send_msg` too.
+left idle for 6). At 5.5 minutes from its first frame, inside both lifetimes the protocol notes
+give (6 minutes from the first frame in the doc, 10 minutes observed), the stream is finished
+with a notice, even while the handler is silent, and the whole answer follows by
+`aibot_send_msg`; the same happens when WeCom says the stream expired (846608), refuses the
+req_id (846605, 846606) or the connection drops. A rate-limited frame (846607) waits and goes
+again. Text beyond 20480 bytes follows by `aibot_send_msg` too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from callback.bots.link import AckError, Link, LinkClosed
+from callback.bots.link import ACK_TIMEOUT_S, AckError, Link, LinkClosed
 from callback.bots.replies import split, stream_body
 from callback.bots.streams import LATE_NOTICE
 from callback.bots.uploads import FileReply, pictures
@@ -26,9 +27,11 @@ from callback.bots.uploads import FileReply, pictures
 log = logging.getLogger("wecom.bots.stream")
 
 KEEPALIVE_S = 240.0
-HARD_LIMIT_S = 540.0  # finish before WeCom's ~10-minute absolute limit
+HARD_LIMIT_S = 330.0  # inside both lifetimes the notes give: 6 min (doc), 10 min (seen)
 RATE_WAITS_S = (3.0, 6.0, 12.0)
 EXPIRED, INVALID_REQ, RESPONDED, RATE_LIMITED = 846608, 846605, 846606, 846607
+#: The longest a last frame can take: its rate-limit waits and an ack timeout for each try.
+FINISH_WAIT_S = sum(RATE_WAITS_S) + (len(RATE_WAITS_S) + 1) * ACK_TIMEOUT_S + 5.0
 
 
 class WsStream:
@@ -73,12 +76,14 @@ class WsStream:
         """The files and pictures to send after the stream, in order."""
         return [*self.files, *pictures(self.images)]
 
-    def finish(self, timeout: float = 30.0) -> None:
-        """The final frame (or the follow-up), then the pump ends."""
+    def finish(self, timeout: float = FINISH_WAIT_S) -> bool:
+        """The final frame (or the follow-up), then the pump ends; whether it ended in
+        `timeout` (the default covers every rate-limit wait and ack timeout of a frame)."""
         with self._lock:
             self._done = True
             self._lock.notify()
         self._pump.join(timeout)
+        return not self._pump.is_alive()
 
     # -- the pump --------------------------------------------------------------------------------
 
@@ -87,10 +92,13 @@ class WsStream:
         while True:
             with self._lock:
                 while not self._done and self.full == self._sent:
-                    waited = time.monotonic() - last_sent_at
-                    if self._first_at is not None and waited >= self.keepalive_s:
-                        break  # a keep-alive frame: the same text again
-                    self._lock.wait(max(self.keepalive_s - waited, 0.05))
+                    now = time.monotonic()
+                    if self._first_at is not None and (
+                        now - last_sent_at >= self.keepalive_s
+                        or now - self._first_at >= self.hard_limit_s
+                    ):
+                        break  # a keep-alive frame (the same text again), or the cut
+                    self._lock.wait(max(self._wake_at(last_sent_at) - now, 0.05))
                 text, done = self.full, self._done
             head, rest = split(text)
             if self.cut:
@@ -109,6 +117,14 @@ class WsStream:
                     self.follow_up(rest)
                 return
         self._follow_up_whole()
+
+    def _wake_at(self, last_sent_at: float) -> float:
+        """When the pump must act though the handler is silent: the next keep-alive, or the
+        cut at the hard limit, whichever comes first."""
+        wake = last_sent_at + self.keepalive_s
+        if self._first_at is not None:
+            wake = min(wake, self._first_at + self.hard_limit_s)
+        return wake
 
     def _follow_up_whole(self) -> None:
         """After a cut: wait for the handler, then send the whole answer by aibot_send_msg."""
