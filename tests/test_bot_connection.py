@@ -279,6 +279,33 @@ def test_ctx_send_on_a_bot_pushes_to_the_members_chat(rig: Rig) -> None:
     assert rig.until(rig.finished_streams)[0].content == "done"
 
 
+def test_pushes_refused_as_too_fast_wait_and_one_without_an_ack_is_never_sent_twice(
+    rig: Rig,
+) -> None:
+    """846607 on aibot_send_msg waits for the window (pending, not dead); a push WeCom shows
+    but never acks may have arrived, so it is kept as a dead letter, not sent again."""
+    router = Router()
+
+    def noting(message: Any, ctx: Any) -> str:
+        ctx.reply(f"note for {message.content}")
+        return "done"
+
+    _counting(router, "^note", noting)
+    connections = rig.server(router)
+    store = connections.delivery.store
+    rig.hub.fail_frames(1, errcode=846607, cmd="aibot_send_msg")
+    rig.message("note 1")
+    waiting = rig.until(lambda: store.outbox_list(["pending"], 10))
+    assert "846607" in waiting[0].error and store.outbox_list(["dead"], 10) == []
+    assert rig.conversation().pushes == []
+    rig.hub.drop_acks(1, cmd="aibot_send_msg")
+    rig.message("note 2")
+    dead = rig.until(lambda: store.outbox_list(["dead"], 10), timeout=15)
+    assert "may have arrived" in dead[0].error
+    pushes = rig.conversation().pushes
+    assert [p.body["markdown"]["content"] for p in pushes] == ["note for note 2"]
+
+
 def test_a_file_answer_is_uploaded_in_chunks_and_shown(rig: Rig) -> None:
     router = Router()
     data = bytes(range(256)) * 3000  # 768000 bytes: two chunks of 512 KiB at most

@@ -21,18 +21,18 @@ from typing import Any
 
 from callback.bots import messages
 from callback.bots.holder import Holder
-from callback.bots.link import Frame, Link
+from callback.bots.link import AckError, Frame, Link, LinkClosed
 from callback.bots.messages import BotCardEvent, BotFeedback, chat_of
 from callback.bots.replies import card_body, markdown_body, split, update_body, welcome_body
 from callback.bots.runner import _consume
 from callback.bots.streams import stream_id
 from callback.bots.uploads import UPLOAD_LIMITS, FileReply, pictures, upload
-from callback.bots.ws_stream import WsStream
+from callback.bots.ws_stream import RATE_LIMITED, WsStream
 from callback.config import Settings
 from callback.context import CallbackLog, Context
 from callback.delivery import Delivery
 from callback.delivery.outbox import SEND_MSG
-from callback.errors import ConfigError, RateLimited, WecomError
+from callback.errors import ConfigError, NoAnswer, RateLimited, Unreachable, WecomError
 from callback.inbound.messages import Message
 from callback.inbound.replies import Reply, UpdateTemplateCardReply, as_reply, joined
 from callback.outbound.client import SendResult
@@ -84,6 +84,14 @@ class _Sender:
             raise ConfigError(f"bot {self.bot!r}: ctx.send takes text (a markdown) here")
         self.connections.push(item, self.bot, self.origin, content)
         return SendResult(msgid="", queued=True)
+
+
+def _outcome(bot: str, exc: AckError) -> WecomError:
+    """WeCom's refusal of a push, in the outbox's terms: 846607 (the conversation's 30 a
+    minute, which counts our stream frames too) waits a minute; any other is final."""
+    if exc.errcode == RATE_LIMITED:
+        return RateLimited(f"bot {bot!r}: {exc}", retry_after=60.0)
+    return exc
 
 
 class Connections:
@@ -154,11 +162,25 @@ class Connections:
         wait = self.delivery.store.reserve([key], CONVERSATION_LIMITS)
         if wait > 0:
             raise RateLimited(f"bot {bot!r}: the conversation's window is full", retry_after=wait)
-        if "upload" in body:
-            body = dict(body)  # the outbox's copy stays as it is, for another attempt
-            reply = _from_part(body.pop("upload"))
-            body.update(reply.frame_body(upload(link, reply, self._uploads(bot))))
-        return link.request(SEND_MSG, body)
+        try:
+            if "upload" in body:
+                body = dict(body)  # the outbox's copy stays as it is, for another attempt
+                reply = _from_part(body.pop("upload"))
+                body.update(reply.frame_body(upload(link, reply, self._uploads(bot))))
+        except (LinkClosed, TimeoutError) as exc:  # the message itself has not gone: again
+            raise Unreachable(f"bot {bot!r}: the upload failed ({exc})") from None
+        except AckError as exc:
+            raise _outcome(bot, exc) from None
+        try:
+            return link.request(SEND_MSG, body)
+        except LinkClosed as exc:
+            if not exc.sent:
+                raise Unreachable(f"bot {bot!r}: {exc}") from None
+            raise NoAnswer(f"bot {bot!r}: {exc} before WeCom's ack; it may have arrived") from None
+        except TimeoutError as exc:
+            raise NoAnswer(f"bot {bot!r}: {exc}; it may have arrived") from None
+        except AckError as exc:
+            raise _outcome(bot, exc) from None
 
     def _uploads(self, bot: str) -> Callable[[], float]:
         """Books one upload in the bot's windows (30 a minute, 1000 an hour)."""
@@ -259,8 +281,12 @@ class Connections:
                 record, message, route, match, ctx=ctx, consume=lambda out: _consume(stream, out)
             )
         finally:
-            stream.finish()
-        self._after_stream(link, req_id, record, message, stream)
+            ended = stream.finish()
+        if ended:
+            self._after_stream(link, req_id, record, message, stream)
+        else:  # its last frame may still come: nothing may go on the req_id before it
+            self.push_extras(f"{record.key}:extras", record.app, message, stream.extras(),
+                             stream.card)  # fmt: skip
 
     def _after_stream(
         self, link: Link, req_id: str, record: InboxRecord, message: Message, stream: WsStream

@@ -33,7 +33,12 @@ Frame = dict[str, Any]
 
 
 class LinkClosed(WecomError):
-    """The WebSocket closed (or was never open): nothing more can be sent on it."""
+    """The WebSocket closed (or was never open): nothing more can be sent on it. `sent` says
+    whether the frame of the request that failed had gone out (WeCom may have acted on it)."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class AckError(WecomError):
@@ -92,7 +97,7 @@ class Link:
             future: Future[Frame] = Future()
             with self._state_lock:
                 if self.closed.is_set():
-                    raise LinkClosed("the connection to WeCom is closed")
+                    raise LinkClosed("the connection to WeCom is closed", sent=False)
                 self._waiting[req_id].append((cmd, future))
             frame: Frame = {"cmd": cmd, "headers": {"req_id": req_id}}
             if body is not None:
@@ -102,6 +107,7 @@ class Link:
                     self._ws.send(json.dumps(frame, ensure_ascii=False))
             except ConnectionClosed as exc:
                 self._fail_all(LinkClosed(f"the connection to WeCom closed ({exc})"))
+                raise LinkClosed(f"the connection to WeCom closed ({exc})", sent=False) from None
             try:
                 ack = future.result(timeout)
             except TimeoutError:
@@ -121,9 +127,11 @@ class Link:
 
     def _forget(self, req_id: str, future: Future[Frame]) -> None:
         with self._state_lock:
-            queue = self._waiting.get(req_id)
-            if queue:
-                self._waiting[req_id] = deque(w for w in queue if w[1] is not future)
+            rest = deque(w for w in self._waiting.get(req_id, ()) if w[1] is not future)
+            if rest:
+                self._waiting[req_id] = rest
+            else:
+                self._waiting.pop(req_id, None)
 
     # -- receiving -------------------------------------------------------------------------------
 
