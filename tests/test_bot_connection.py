@@ -209,6 +209,29 @@ def test_the_holder_dies_and_a_peer_takes_over_without_an_eviction(rig: Rig) -> 
     assert runs == ["hi"] and rig.hub.evictions(DEFAULT_BOT_ID) == []
 
 
+def test_a_holder_that_stalls_past_its_lease_yields_to_its_peer_without_a_ban(rig: Rig) -> None:
+    """The holder's loop stalls (a GC pause, a busy disk) past its lease: the peer takes the
+    lease and subscribes, which evicts the stalled one. That is a takeover inside one
+    deployment, not another deployment: no hour-long ban, and the bot stays reachable."""
+    first = rig.server(Router(), lease_s=2)
+    stalled = first.holders["assistant"]
+    renew = stalled.store.acquire
+
+    def slow_once(*args: Any) -> bool:
+        stalled.store.acquire = renew  # type: ignore[method-assign]
+        time.sleep(4)
+        return renew(*args)
+
+    stalled.store.acquire = slow_once  # type: ignore[method-assign]
+    peer = rig.server(Router(), lease_s=2, wait=False).holders["assistant"]
+    assert peer.connected.wait(10), "the peer never took over"
+    assert stalled.evicted.wait(5)  # WeCom told the stalled one
+    rig.until(lambda: not stalled.evicted.is_set(), timeout=10)
+    assert peer.store.get("evicted:assistant") is None
+    assert rig.hub.drop_connection(DEFAULT_BOT_ID)  # a network blip: the holder comes back
+    rig.until(lambda: rig.hub.active_connection(DEFAULT_BOT_ID), timeout=10)
+
+
 def test_a_connection_cut_mid_stream_loses_no_answer(rig: Rig) -> None:
     router = Router()
     cut = threading.Event()

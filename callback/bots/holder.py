@@ -120,6 +120,14 @@ class Holder:
                 if self.link is not None:
                     self.link.close()
                     self.link = None
+            if self.evicted.is_set() and not self.store.acquire(
+                self._lease, self.owner, self.lease_s
+            ):  # a peer took the lease while this loop stalled: its subscribe evicted ours
+                log.warning(
+                    "bot %s: a peer sharing the state store took the connection over while "
+                    "this process stalled; it holds it now", self.bot.name,
+                )  # fmt: skip
+                self.evicted.clear()
             if self.evicted.is_set():
                 log.error("bot %s: EVICTED by another connection for the same bot (another "
                           "server, another deployment?); this server stops connecting, and "
