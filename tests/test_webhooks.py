@@ -37,8 +37,10 @@ def test_limits_are_checked_when_built() -> None:
     WebhookText("字" * 682)  # 2046 bytes
     with pytest.raises(ValidationError, match=r"text.content: 2049 bytes, at most 2048"):
         WebhookText("a" * 2049)
+    long = WebhookMarkdown("a" * 4097)  # any length is built; each post must fit
     with pytest.raises(ValidationError, match=r"markdown.content: 4097 bytes, at most 4096"):
-        WebhookMarkdown("a" * 4097)
+        long.body()
+    assert [len(part.body()["markdown"]["content"]) for part in long.parts()] == [4096, 1]
     with pytest.raises(ValidationError, match="at most 2 MB"):
         WebhookImage(PNG + b"\x00" * (2 * 1024 * 1024))
     with pytest.raises(ValidationError, match="JPG or PNG"):
@@ -88,6 +90,16 @@ def test_a_long_code_block_is_closed_and_reopened_and_a_table_repeats_its_header
     for n in range(200):
         assert f"| n{n} | {'v' * 40} |" in lines
     assert parts[0].startswith("# Report") and parts[-1].endswith("The end.")
+
+
+def test_a_block_fenced_by_four_backticks_keeps_the_three_backtick_lines_inside_it() -> None:
+    inner = "\n".join(["```python", "print(1)", "```"] * 40)  # an example of markdown, quoted
+    text = "Example:\n\n````markdown\n" + inner + "\n````\n\nEnd."
+    parts = split_markdown(text, limit=400)
+    assert len(parts) >= 3
+    assert all(p.count("````") == 2 for p in parts)  # each part opens and closes the outer block
+    body = [ln for p in parts for ln in p.splitlines() if not ln.startswith("````")]
+    assert body == ["Example:", "", *inner.splitlines(), "", "End."]  # all there, in order
 
 
 def test_short_markdown_is_one_part_and_a_long_line_is_cut_on_a_character() -> None:
@@ -161,15 +173,19 @@ def test_the_robots_window_is_waited_for_never_dropped(tmp_path: Path) -> None:
     one, two = SqliteStore(path, clock), SqliteStore(path, clock)  # two processes' stores
     session = RobotSession()
     first = WebhookClient(HOOKS, one, session=session, sleep=sleep)
-    second = WebhookClient(HOOKS, two, session=session, sleep=sleep)
-    for n in range(20):
-        (first if n % 2 else second).send("alerts", WebhookText(f"m{n}"))
+    ops = {"ops": WebhookSettings("ops", KEY, "http://wecom.invalid")}  # the same robot
+    second = WebhookClient(ops, two, session=session, sleep=sleep)
+    for n in range(20):  # two names for one robot, in two processes: one window
+        client, name = (first, "alerts") if n % 2 else (second, "ops")
+        client.send(name, WebhookText(f"m{n}"))
     assert waited == []
     with pytest.raises(RateLimited, match="20 messages a minute"):
-        second.send("alerts", WebhookText("21st"), wait=False)
-    second.send("alerts", WebhookText("21st"))  # waits out the minute, then posts
+        first.send("alerts", WebhookText("21st"), wait=False)
+    second.send("ops", WebhookText("21st"))  # waits out the minute, then posts
     assert len(waited) == 1 and 0 < waited[0] <= 60
     assert [b["text"]["content"] for b in session.posted] == [f"m{n}" for n in range(20)] + ["21st"]
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert KEY.encode() not in stored  # the window is named by a digest of the key
 
 
 def test_errors_name_the_robot_never_the_key() -> None:
@@ -247,9 +263,13 @@ def test_a_handlers_post_goes_once_though_wecom_retries_the_callback(
 
     router = Router()
 
+    rows = [f"| step {n} | ok |" for n in range(400)]
+    report = "Deployed, step by step:\n| step | result |\n|---|---|\n" + "\n".join(rows)
+
     @router.text("deploy")
     def deploy(message, ctx):  # type: ignore[no-untyped-def]
         ctx.send(WebhookText(f"{message.from_user} deployed"), webhook="alerts")
+        ctx.send(WebhookMarkdown(report), webhook="alerts")  # over 4096 bytes: in parts
         return "posted"
 
     hr = app_table(corp_id=DEFAULT_CORP_ID, secret=DEFAULT_SECRET, api_base_url=emulator_server.url)
@@ -264,9 +284,16 @@ def test_a_handlers_post_goes_once_though_wecom_retries_the_callback(
         for _ in range(3):  # the original and WeCom's two retries, each re-encrypted
             query, body = sim.post(fields)
             assert c.post("/wecom/callback/hr", query_string=query, data=body).status_code == 200
-        eventually(lambda: len(emulator.webhook_messages(shown=True)) >= 1)
+        eventually(lambda: len(emulator.webhook_messages(shown=True)) >= 3)
         time.sleep(0.5)
-        assert [r.body["text"]["content"] for r in emulator.webhook_messages()] == ["lisi deployed"]
+        posted = emulator.webhook_messages()
+        assert posted[0].body["text"]["content"] == "lisi deployed"
+        parts = [r.body["markdown"]["content"].splitlines() for r in posted[1:]]
+        assert len(parts) >= 2 and parts[0][0] == "Deployed, step by step:"
+        assert all(p[p.index("| step | result |") + 1] == "|---|---|" for p in parts)  # a table
+        assert [
+            line for p in parts for line in p if line.startswith("| step ") and "ok" in line
+        ] == rows
     finally:
         app.extensions["wecom.delivery"].stop()
 

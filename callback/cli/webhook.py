@@ -32,7 +32,6 @@ from callback.outbound.webhooks import (
     WebhookTemplateCard,
     WebhookText,
     article,
-    split_markdown,
 )
 from callback.store import open_store
 
@@ -41,7 +40,7 @@ def messages(args: argparse.Namespace, client: WebhookClient | None) -> list[Web
     """The messages the arguments describe, validated (a long markdown gives several)."""
     if args.markdown:
         text = sys.stdin.read() if args.markdown == "-" else args.markdown
-        return [WebhookMarkdown(part) for part in split_markdown(text)]
+        return list(WebhookMarkdown(text).parts())
     if args.image:
         return [WebhookImage(Path(args.image).read_bytes())]
     if args.news:

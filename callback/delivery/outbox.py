@@ -61,7 +61,6 @@ from callback.outbound.webhooks import (
     WebhookClient,
     WebhookMarkdown,
     WebhookMessage,
-    split_markdown,
 )
 from callback.store import Store
 from callback.store.records import DEAD, DONE, PENDING, OutboxItem
@@ -147,11 +146,7 @@ class Outbox:
         if self.webhooks is None:
             raise WecomError("no group robots are configured")
         self.webhooks.hook(hook)  # a ConfigError naming the known ones, before anything is stored
-        parts = (
-            [WebhookMarkdown(p) for p in split_markdown(message.content)]
-            if isinstance(message, WebhookMarkdown)
-            else [message]
-        )
+        parts = message.parts() if isinstance(message, WebhookMarkdown) else [message]
         bodies = [{"hook": hook, "body": part.body()} for part in parts]
         self.add(item_id, hook, WEBHOOK, bodies)
         claimed = self.store.outbox_claim(item_id, self._lease_owner(), self.policy.lease_s)

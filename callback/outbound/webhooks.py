@@ -81,7 +81,9 @@ class WebhookText(WebhookMessage):
 
 @dataclass(frozen=True)
 class WebhookMarkdown(WebhookMessage):
-    """Markdown of at most 4096 bytes (split a longer text with `split_markdown`)."""
+    """Markdown of any length: `ctx.send(..., webhook=)` and `WebhookClient.send_markdown`
+    post a text over WeCom's 4096 bytes in parts (`split_markdown`); one body (`body()`, or
+    `WebhookClient.send`) must fit."""
 
     content: str
 
@@ -90,10 +92,19 @@ class WebhookMarkdown(WebhookMessage):
             raise ValidationError(
                 "markdown.content: empty", field="markdown.content", limit="not empty"
             )
-        if len(self.content.encode()) > MARKDOWN_LIMIT:
-            raise _too_long("markdown.content", self.content, MARKDOWN_LIMIT)
+
+    def parts(self) -> list[WebhookMarkdown]:
+        """The content in parts that each fit one post, in order."""
+        return [WebhookMarkdown(part) for part in split_markdown(self.content)]
 
     def body(self) -> dict[str, Any]:
+        if len(self.content.encode()) > MARKDOWN_LIMIT:
+            error = _too_long("markdown.content", self.content, MARKDOWN_LIMIT)
+            raise ValidationError(
+                f"{error}: post it in parts with ctx.send(..., webhook=...) or "
+                "WebhookClient.send_markdown", field=error.field, value=error.value,
+                limit=error.limit,
+            )  # fmt: skip
         return {"msgtype": "markdown", "markdown": {"content": self.content}}
 
 
@@ -197,6 +208,17 @@ class WebhookTemplateCard(WebhookMessage):
 # -- long markdown -------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
+_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")  # |---|:--:|
+
+
+def _table_starts(lines: list[str], n: int) -> bool:
+    """Whether a table (a `|` header row, then its delimiter row) starts at line n."""
+    return (
+        lines[n].lstrip().startswith("|")
+        and n + 1 < len(lines)
+        and "-" in lines[n + 1]
+        and _DELIMITER.match(lines[n + 1].rstrip("\n")) is not None
+    )
 
 
 def _blocks(text: str) -> list[list[str]]:
@@ -205,16 +227,25 @@ def _blocks(text: str) -> list[list[str]]:
     blocks: list[list[str]] = []
     current: list[str] = []
     fence: str | None = None
-    for line in text.splitlines(keepends=True):
+    lines = text.splitlines(keepends=True)
+    for n, line in enumerate(lines):
         found = _FENCE.match(line.rstrip("\n"))
         if fence is None and found:
             if current:
                 blocks.append(current)
-            current, fence = [line], found.group(2)[0] * 3
+            current, fence = [line], found.group(2)
             continue
+        if fence is None and current and _table_starts(lines, n):  # no blank line before it
+            blocks.append(current)
+            current = []
         current.append(line)
         if fence is not None:
-            if found and found.group(2).startswith(fence) and not found.group(3).strip():
+            if (  # a closing fence: the opener's character, at least as long, nothing after
+                found
+                and found.group(2)[0] == fence[0]
+                and len(found.group(2)) >= len(fence)
+                and not found.group(3).strip()
+            ):
                 blocks.append(current)
                 current, fence = [], None
         elif not line.strip():
@@ -233,7 +264,7 @@ def _split_block(block: list[str], limit: int, lead: str = "") -> list[str]:
     found = _FENCE.match(first)
     opener = block[0] if found else ""
     closer = (found.group(1) + found.group(2) + "\n") if found else ""
-    is_table = not found and first.lstrip().startswith("|") and len(block) > 2
+    is_table = not found and len(block) > 2 and _table_starts(block, 0)
     header = "".join(block[:2]) if is_table else ""
     body = block[1:] if found else block[2:] if is_table else block
     if found and body and _FENCE.match(body[-1].rstrip("\n")):
@@ -321,8 +352,11 @@ class WebhookClient:
         return settings
 
     def reserve(self, name: str) -> None:
-        """Take one of the robot's 20 messages this minute, or raise RateLimited saying when."""
-        wait = self.store.reserve([f"webhook:{name}"], ROBOT_LIMITS)
+        """Take one of the robot's 20 messages this minute, or raise RateLimited saying when.
+        The window is the robot's (its key, hashed: never stored), however many names point
+        at it."""
+        robot = hashlib.sha256(self.hook(name).key.encode()).hexdigest()[:24]
+        wait = self.store.reserve([f"webhook:{robot}"], ROBOT_LIMITS)
         if wait > 0:
             raise RateLimited(
                 f"webhook {name!r}: 20 messages a minute; this one may go in {wait:.0f} s",
@@ -332,6 +366,7 @@ class WebhookClient:
     def send(self, name: str, message: WebhookMessage, *, wait: bool = True) -> dict[str, Any]:
         """Post one message, waiting for the robot's window (never dropping) unless `wait` is
         False, in which case RateLimited is raised."""
+        body = message.body()  # checked before a turn of the window is taken
         while True:
             try:
                 self.reserve(name)
@@ -340,11 +375,11 @@ class WebhookClient:
                 if not wait:
                     raise
                 self.sleep(exc.retry_after)
-        return self.post(name, message.body())
+        return self.post(name, body)
 
     def send_markdown(self, name: str, text: str) -> list[dict[str, Any]]:
         """A markdown text of any length, in parts (see `split_markdown`), in order."""
-        return [self.send(name, WebhookMarkdown(part)) for part in split_markdown(text)]
+        return [self.send(name, part) for part in WebhookMarkdown(text).parts()]
 
     def post(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """One POST to the robot (no window taken: `send` takes it). Errors never show the key."""
