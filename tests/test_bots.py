@@ -16,9 +16,10 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from callback import Router, UpdateTemplateCardReply
+from callback import Router, TextReply, UpdateTemplateCardReply
 from callback.app import create_app
 from callback.bots.replies import StreamReply, TemplateCardReply
+from callback.bots.streams import LATE_NOTICE
 from callback.config import from_mapping
 from callback.devtools.aibot import AibotSide, MediaHost, Retry
 from callback.devtools.aibot.crypto import aes_key
@@ -35,9 +36,9 @@ CARD = {"card_type": "text_notice", "main_title": {"title": "Weather"},
 class BotServer:
     """Our app with one bot, served by werkzeug's threaded server on a free port."""
 
-    def __init__(self, router: Router, state: str) -> None:
+    def __init__(self, router: Router, state: str, **server: Any) -> None:
         bots = {"assistant": {"token": TOKEN, "encoding_aes_key": KEY, "bot_id": BOT_ID}}
-        settings = from_mapping({"bots": bots, "server": {"state": state}})
+        settings = from_mapping({"bots": bots, "server": {"state": state, **server}})
         self.app = create_app(settings, router=router)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.port}/wecom/bot/assistant"
@@ -60,8 +61,10 @@ Make = Callable[..., tuple[BotServer, AibotSide]]
 def bot(tmp_path: Path, emulator_server: EmulatorServer, emulator: Emulator) -> Iterator[Make]:
     servers: list[BotServer] = []
 
-    def make(router: Router, **side: Any) -> tuple[BotServer, AibotSide]:
-        server = BotServer(router, f"sqlite:///{tmp_path / 'state.db'}")
+    def make(
+        router: Router, server_settings: dict[str, Any] | None = None, **side: Any
+    ) -> tuple[BotServer, AibotSide]:
+        server = BotServer(router, f"sqlite:///{tmp_path / 'state.db'}", **(server_settings or {}))
         servers.append(server)
         options = {"refresh_interval_s": 0.1, "window_s": 20.0} | side
         wecom = AibotSide(server.url, TOKEN, KEY, BOT_ID, response_url_base=emulator_server.url,
@@ -313,3 +316,131 @@ def test_the_handler_starts_once_the_first_reply_is_written_or_at_once_for_a_tes
         while len(started) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
     assert len(started) == 2
+
+
+def test_a_cut_near_the_size_limit_stays_inside_it_and_nothing_is_lost(
+    bot: Make, emulator: Emulator
+) -> None:
+    """The window's cut adds a notice to a text already near 20480 bytes: the stream stays
+    within the limit, and what the member did not see follows by response_url (the whole
+    answer is too long for one message, so what comes after what they saw)."""
+    first, tail = "word " * 4090, "and the tail " * 80  # 20450 bytes, then 1040 more
+    router = Router()
+
+    @router.text(re.compile(r"^long"))
+    def long(message, ctx):  # type: ignore[no-untyped-def]
+        yield first
+        time.sleep(2.0)
+        yield tail
+
+    server, wecom = bot(router)
+    server.receiver.cut_at_s = 1.0  # WeCom's 6 minutes, scaled down
+    seen = wecom.converse(wecom.text("long one"))
+    assert seen.ok and seen.finished and len(seen.final_content.encode()) <= 20480
+    assert seen.final_content.endswith(LATE_NOTICE)
+    (late,) = _wait(lambda: emulator.aibot_responses())
+    shown = seen.final_content.removesuffix(LATE_NOTICE)
+    assert shown + late.body["markdown"]["content"] == first + tail
+
+
+def test_a_retry_after_the_stream_finished_gets_its_pictures_and_card(bot: Make) -> None:
+    router = Router()
+
+    @router.text("weather")
+    def weather(message, ctx):  # type: ignore[no-untyped-def]
+        yield StreamReply("29 degrees.", images=(PNG,))
+        yield TemplateCardReply(CARD)
+
+    server, wecom = bot(router)
+    message = wecom.text("weather")
+    sid = wecom.post(message).reply["stream"]["id"]
+    _wait(lambda: (s := server.receiver.streams.get(sid)) and s.finished)
+    retry = wecom.post(message).reply  # WeCom never got our first answer: it asks no more
+    assert retry["stream"]["finish"] is True and retry["stream"]["content"] == "29 degrees."
+    assert [item["msgtype"] for item in retry["stream"]["msg_item"]] == ["image"]
+    assert retry["template_card"]["main_title"] == {"title": "Weather"}
+
+
+def test_a_card_update_wecom_would_refuse_is_logged_answered_empty_and_run_once(
+    bot: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs: list[str] = []
+    router = Router()
+
+    def clicked(message, ctx):  # type: ignore[no-untyped-def]
+        runs.append(message.task_id)
+        return UpdateTemplateCardReply({**CARD, "task_id": "not-the-clicked-one"})
+
+    router.add("card_action", "OK", clicked)
+    _, wecom = bot(router, server_settings={"lease_s": 1})
+    update = wecom.card_event(wecom.template_card_event("task-7", "OK"))
+    assert update.status == 200 and update.reply is None
+    time.sleep(3)  # past the lease: nothing is left to recover
+    assert runs == ["task-7"]
+    assert "answer is refused" in caplog.text and "task_id" in caplog.text
+
+
+def test_a_refresh_that_meets_the_handlers_end_at_the_window_shows_the_final_answer(
+    bot: Make, emulator: Emulator
+) -> None:
+    """The refresh past the window and the handler's end meet: whichever says first how the
+    stream ends wins, and the member never reads "the full answer follows" for nothing."""
+    release = threading.Event()
+    router = Router()
+
+    @router.text(re.compile(r"^q"))
+    def answer(message, ctx):  # type: ignore[no-untyped-def]
+        yield "part"
+        release.wait(10)
+        yield " and the rest"
+
+    server, wecom = bot(router)
+    streams = server.receiver.streams
+    message = wecom.text("q1")
+    sid = wecom.post(message).reply["stream"]["id"]
+    decide = streams.end
+
+    def end_after_the_handler(stream: str, how: str) -> str:
+        if how.startswith("cut:"):  # the refresh: let the handler end in between
+            release.set()
+            _wait(lambda: streams.store.get(f"stream:{stream}:end"))
+        return decide(stream, how)
+
+    streams.end = end_after_the_handler
+    server.receiver.cut_at_s = 0.0
+    _wait(lambda: (s := streams.get(sid)) and s.content == "part")
+    refresh = wecom.post(wecom.refresh(message, sid), kind="refresh").reply
+    assert refresh["stream"] == {
+        **refresh["stream"],
+        "finish": True,
+        "content": "part and the rest",
+    }
+    time.sleep(0.5)
+    assert emulator.aibot_responses() == []  # nothing was promised, nothing follows
+
+
+def test_a_text_reply_answers_a_bot_as_it_answers_an_app(bot: Make) -> None:
+    router = Router()
+    router.add("text", "hi", lambda m, ctx: TextReply("hello"))
+    _, wecom = bot(router)
+    seen = wecom.converse(wecom.text("hi"))
+    assert seen.ok and seen.final_content == "hello"
+
+
+def test_a_number_too_large_for_an_int_is_read_as_zero_not_a_500(bot: Make) -> None:
+    from callback.devtools.aibot.crypto import AibotCrypto
+    from callback.devtools.aibot.envelope import compact
+
+    router = Router()
+    router.add("event", "enter_chat", lambda m, ctx: "Welcome!")
+    server, _ = bot(router)
+    crypto = AibotCrypto.create(TOKEN, KEY)
+    plaintext = (b'{"msgid":"x1","aibotid":"' + BOT_ID.encode() + b'","msgtype":"event",'
+                 b'"create_time":1e400,"from":{"userid":"u"},'
+                 b'"event":{"eventtype":"enter_chat"}}')  # fmt: skip
+    encrypted = crypto.encrypt(plaintext)
+    timestamp = str(int(time.time()))
+    query = {"msg_signature": crypto.sign(timestamp, "1", encrypted), "timestamp": timestamp,
+             "nonce": "1"}  # fmt: skip
+    response = requests.post(server.url, params=query, data=compact({"encrypt": encrypted}))
+    assert response.status_code == 200

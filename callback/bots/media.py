@@ -69,13 +69,13 @@ def downloader(
                         f"media download: HTTP {response.status_code} (the URL is valid for 5 "
                         "minutes after the message)"
                     )
-                data = b""
+                data = bytearray()  # grows in place: up to 100 MB, never copied per chunk
                 for chunk in response.iter_content(1 << 16):
                     data += chunk
                     if len(data) > MAX_BYTES:
                         raise WecomError("media download: over WeCom's 100 MB limit")
         except requests.RequestException as exc:
             raise WecomError(f"media download failed ({type(exc).__name__})") from exc
-        return decrypt(data, key)
+        return decrypt(bytes(data), key)
 
     return download

@@ -197,7 +197,7 @@ def _chat(doc: Mapping[str, Any]) -> Chat:
 def _number(value: Any) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 is inf
         return 0
 
 

@@ -29,18 +29,25 @@ from callback.bots.messages import (
     StreamRefresh,
     chat_of,
 )
-from callback.bots.replies import stream_body, update_body, welcome_body
+from callback.bots.replies import (
+    CONTENT_LIMIT_BYTES,
+    split,
+    stream_body,
+    update_body,
+    welcome_body,
+)
 from callback.bots.runner import BotRunner
 from callback.bots.streams import (
     CUT_AT_S,
     LATE_NOTICE,
     Streams,
     StreamState,
+    shown_at_cut,
     stream_id,
 )
 from callback.config import BotSettings, Settings
 from callback.delivery import Delivery, budget
-from callback.errors import BadRequest, ReceiveIdError, StaleTimestamp, UnknownApp
+from callback.errors import BadRequest, ReceiveIdError, StaleTimestamp, UnknownApp, WecomError
 from callback.inbound.crypto import MsgCrypto
 from callback.inbound.messages import Message
 from callback.inbound.receiver import Answer, Query
@@ -172,14 +179,23 @@ class BotReceiver:
         record = self.delivery.claim(name, message, as_json=True, run=True)
         if not record.created:  # a retry, perhaps to another worker: the same stream
             state = self.streams.get(sid) or state
-            body = stream_body(sid, state.content, finish=state.finished, feedback_id=feedback)
-            return body, None
+            if state.finished:  # with its pictures and card: WeCom asks no more after this
+                return self._finished(state, feedback), None
+            return stream_body(sid, state.content, finish=False, feedback_id=feedback), None
         if not self.streams.enter(name, message.from_user, key):
             self.streams.put(replace(state, content=BUSY, finished=True))
             self.delivery.store.inbox_finish(key, self.delivery.owner, None, pushed=False)
             return stream_body(sid, BUSY, finish=True), None
-        first = stream_body(sid, "", finish=False, feedback_id=feedback)
+        # a retry that took over after a crash shows what the member already saw, not less
+        first = stream_body(sid, state.content, finish=False, feedback_id=feedback)
         return first, lambda: self.delivery.spawn(record, message, *found)
+
+    def _finished(self, state: StreamState, feedback_id: str = "") -> dict[str, Any]:
+        """The final snapshot: the text, the pictures, and the card (once per message)."""
+        sid = state.stream_id
+        card = state.card if state.card and self.streams.take_card(sid) else None
+        return stream_body(sid, state.content, finish=True, images=state.raw_images(), card=card,
+                           feedback_id=feedback_id)  # fmt: skip
 
     def _refresh(self, message: StreamRefresh) -> dict[str, Any]:
         sid = message.stream_id
@@ -187,12 +203,16 @@ class BotReceiver:
         if state is None:
             return stream_body(sid, "", finish=True)  # unknown (or forgotten): stop asking
         if state.finished:
-            card = state.card if state.card and self.streams.take_card(sid) else None
-            images = state.raw_images()
-            return stream_body(sid, state.content, finish=True, images=images, card=card)
+            return self._finished(state)
         if self.clock() - state.started_at >= self.cut_at_s or self.streams.was_cut(sid):
-            self.streams.cut(sid)  # the handler's thread sends the whole answer when it ends
-            return stream_body(sid, state.content + LATE_NOTICE, finish=True)
+            room = CONTENT_LIMIT_BYTES - len(LATE_NOTICE.encode())
+            head, _ = split(state.content, room)
+            shown = shown_at_cut(self.streams.end(sid, f"cut:{len(head)}"))
+            if shown is None:  # the handler ended first: its final snapshot stands
+                final = self.streams.get(sid)
+                return self._finished(final) if final else stream_body(sid, "", finish=True)
+            # the handler's thread sends the answer by response_url when it ends
+            return stream_body(sid, state.content[:shown] + LATE_NOTICE, finish=True)
         return stream_body(sid, state.content, finish=False)
 
     # -- events ---------------------------------------------------------------------------------
@@ -207,17 +227,11 @@ class BotReceiver:
             self.delivery.spawn(record, message, route, match)
             return None
         wait = EVENT_BUDGET_S - (self.clock() - arrived)
-        reply = self._within(record, message, route, match, wait)
-        body: dict[str, Any] | None = None
-        if isinstance(message, BotCardEvent) and isinstance(reply, UpdateTemplateCardReply):
-            body = update_body(reply, message.task_id)
-        elif message.kind == "enter_chat" and reply is not None:
-            body = welcome_body(reply)
-        if reply is not None and body is None:
-            log.error("bot %s: %s has no answer of type %s; nothing is sent",
-                      name, message.kind, type(reply).__name__)  # fmt: skip
-        self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
-        return body
+        try:
+            reply = self._within(record, message, route, match, wait)
+            return None if reply is None else _event_body(name, message, reply)
+        finally:  # whatever the answer: the event's single attempt is used
+            self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
 
     def _within(
         self, record: Any, message: Message, route: Route, match: Match, wait_s: float
@@ -236,6 +250,24 @@ class BotReceiver:
         submit = lambda job: self.delivery.workers.submit(record.key, job)  # noqa: E731
         in_time, reply = budget.within(max(wait_s, 0.0), call, submit, late)
         return reply if in_time else None
+
+
+def _event_body(name: str, message: Message, reply: Reply) -> dict[str, Any] | None:
+    """The answer to an event: a card update for a card event, a welcome for enter_chat; a
+    reply WeCom would refuse (another type, a card that breaks its rules) is logged, and
+    nothing is sent."""
+    try:
+        if isinstance(message, BotCardEvent) and isinstance(reply, UpdateTemplateCardReply):
+            return update_body(reply, message.task_id)
+        if message.kind == "enter_chat":
+            return welcome_body(reply)
+    except WecomError as exc:
+        log.error("bot %s: the %s handler's answer is refused (%s); nothing is sent",
+                  name, message.kind, exc)  # fmt: skip
+        return None
+    log.error("bot %s: %s has no answer of type %s; nothing is sent",
+              name, message.kind, type(reply).__name__)  # fmt: skip
+    return None
 
 
 def _single(output: Any) -> Reply | None:

@@ -4,8 +4,9 @@ A `str` becomes the stream's whole text; a generator's pieces are appended as th
 published as snapshots; `StreamReply`, `StreamWithCard` and `TemplateCardReply` add pictures
 or a card to the final snapshot. When the handler is done the stream is finished, and what the
 member could not see in it goes by the message's `response_url` (once, through the outbox): the
-whole answer if the stream had to be finished early at the 6-minute window, or the part of a
-long answer beyond 20480 bytes. A re-run after a crash catches up silently (see `Stream`).
+whole answer if the stream had to be finished early at the 6-minute window (what followed the
+part the member saw, if the whole is too long for one message), or the part of a long answer
+beyond 20480 bytes. A re-run after a crash catches up silently (see `Stream`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from callback.bots.replies import (
     markdown_body,
     split,
 )
-from callback.bots.streams import Stream, Streams, StreamState, stream_id
+from callback.bots.streams import Stream, Streams, StreamState, shown_at_cut, stream_id
 from callback.bots.uploads import FileReply
 from callback.context import CallbackLog, Context
 from callback.delivery import Delivery
 from callback.delivery.outbox import RESPONSE_URL, Outbox
 from callback.errors import ConfigError
-from callback.inbound.messages import Message
-from callback.inbound.replies import Reply
+from callback.inbound.messages import Event, Message
+from callback.inbound.replies import Reply, TextReply, as_reply, joined
 from callback.router import Match, Route
 from callback.store.records import InboxRecord
 
@@ -82,6 +83,9 @@ class BotRunner:
 
     def run(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
         """Run the route into the message's stream, finish it, and record the outcome."""
+        if isinstance(message, Event):  # a feedback, or an event run again after a crash
+            self._event(record, message, route, match)
+            return
         sid = stream_id(record.app, message.dedup_key)
         state = self.streams.get(sid) or self.streams.start(
             StreamState(
@@ -96,15 +100,35 @@ class BotRunner:
                 record, message, route, match, ctx=ctx, consume=lambda out: _consume(stream, out)
             )
             final = stream.finish()
-            self._follow_up(record, final)
+            shown = shown_at_cut(self.streams.end(sid, "done"))  # unless a refresh cut it first
+            self._follow_up(record, final, shown)
             self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
         finally:
             self.streams.leave(record.app, message.from_user, record.key)
 
-    def _follow_up(self, record: InboxRecord, final: StreamState) -> None:
-        """What the member did not see in the stream goes by response_url, once."""
-        cut = self.streams.was_cut(final.stream_id)
-        text = final.content + final.rest if cut else final.rest
+    def _event(self, record: InboxRecord, message: Message, route: Route, match: Match) -> None:
+        """An event's handler off the request: a feedback (its answer is empty by rule), or an
+        event whose single 5-s attempt died with a crash; any answer is dropped, logged."""
+
+        def drop(output: Any) -> None:
+            if as_reply(joined(output)) is not None:
+                log.warning("bot %s: the answer to %s %s is dropped (its 5 s are over)",
+                            record.app, message.kind, record.key)  # fmt: skip
+
+        ctx = self.context(record, message, route, match)
+        self.delivery.invoke(record, message, route, match, ctx=ctx, consume=drop)
+        self.delivery.store.inbox_finish(record.key, self.delivery.owner, None, pushed=False)
+
+    def _follow_up(self, record: InboxRecord, final: StreamState, shown: int | None) -> None:
+        """What the member did not see in the stream goes by response_url, once: after a cut
+        at the window (`shown` characters seen), the whole answer if it fits one message, else
+        what comes after what was seen; otherwise the part beyond 20480 bytes."""
+        if shown is None:
+            text = final.rest
+        else:
+            text = final.content + final.rest
+            if len(text.encode()) > CONTENT_LIMIT_BYTES:
+                text = text[shown:]
         if not text:
             return
         if not final.response_url:
@@ -145,6 +169,8 @@ def _consume(stream: Sink, output: Any) -> Reply | None:
 def _take(stream: Sink, piece: Any) -> None:
     if isinstance(piece, str):
         stream.append(piece)
+    elif isinstance(piece, TextReply):  # what an app's handler returns: the same text
+        stream.append(piece.content)
     elif isinstance(piece, StreamReply):
         stream.images = piece.images
         stream.append(piece.content)

@@ -9,8 +9,11 @@ any worker, gets the same stream back.
 
 Keys, each written by one party only, so that no write can undo another:
 - `stream:ID` (the handler's thread): content so far, finished, pictures, card;
-- `stream:ID:cut` (the first refresh past 5.5 minutes): the stream was finished early with a
-  notice; the handler's final answer then follows by `response_url`;
+- `stream:ID:end`, written once, by whichever comes first: the handler's thread when it has
+  published the final snapshot (`done`), or a refresh past 5.5 minutes that finishes the
+  stream early with a notice (`cut:N`, N the characters of the answer the member saw); after a
+  cut the handler's answer follows by `response_url`, and a refresh that lost to `done`
+  answers the final snapshot instead;
 - `stream:ID:card` (the refresh that sent the card): a card goes once per message.
 """
 
@@ -81,6 +84,16 @@ class StreamState:
         return tuple(base64.b64decode(i) for i in self.images)
 
 
+def shown_at_cut(how: str | None) -> int | None:
+    """N of an end word `cut:N`; None for `done` or no word."""
+    if how is None or not how.startswith("cut:"):
+        return None
+    try:
+        return max(int(how[4:]), 0)
+    except ValueError:
+        return 0
+
+
 class Flusher:
     """One thread per process that publishes the pieces a handler's thread held back (it
     is busy in the handler until the next piece comes)."""
@@ -130,13 +143,17 @@ class Streams:
         stored = self.store.setdefault(f"stream:{state.stream_id}", state.to_json(), KEEP_S)
         return StreamState.from_json(stored)
 
-    def cut(self, sid: str) -> bool:
-        """Finish the stream early (at the window): True for the caller that did it first."""
-        mark = str(self.clock())
-        return self.store.setdefault(f"stream:{sid}:cut", mark, KEEP_S) == mark
+    def end(self, sid: str, how: str) -> str:
+        """Say how the stream ends, `done` or `cut:N`; the first word stands, and is returned."""
+        return self.store.setdefault(f"stream:{sid}:end", how, KEEP_S)
+
+    def cut_shown(self, sid: str) -> int | None:
+        """The characters of the answer the member saw when a refresh cut the stream short;
+        None if it was not cut."""
+        return shown_at_cut(self.store.get(f"stream:{sid}:end"))
 
     def was_cut(self, sid: str) -> bool:
-        return self.store.get(f"stream:{sid}:cut") is not None
+        return self.cut_shown(sid) is not None
 
     def take_card(self, sid: str) -> bool:
         """True once per stream: the caller sends the card."""
