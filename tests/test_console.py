@@ -232,6 +232,22 @@ def test_bodies_that_are_not_json_objects_get_4xx(sandbox: Sandbox) -> None:  # 
     assert requests.get(f"{sandbox.url}/_console/api/click", timeout=10).status_code == 405
 
 
+def test_a_page_on_another_domain_cannot_reach_the_console(sandbox: Sandbox) -> None:  # noqa: F811
+    """DNS rebinding: evil.example points its name at 127.0.0.1, and its page calls us with
+    its own Host. The console answers only to localhost and IP addresses."""
+    evil = {"Host": "evil.example:80"}
+    state = requests.get(f"{sandbox.url}/_console/api/state", headers=evil, timeout=10)
+    fired = requests.post(f"{sandbox.url}/_console/api/click", headers=evil, timeout=10,
+                          json={"app": "demo", "member": "victim", "key": "MENU_HELP"})  # fmt: skip
+    assert (state.status_code, fired.status_code) == (403, 403)
+    assert "localhost or an IP address" in fired.json()["error"]
+    assert chat(sandbox, "victim") == []  # nothing was fired
+    port = sandbox.url.rsplit(":", 1)[1]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        response = requests.get(f"{sandbox.url}/_console/api/state", headers={"Host": host})
+        assert response.status_code == 200, host
+
+
 def test_the_console_is_off_with_a_config_unless_asked_for() -> None:
     assert create_app(make_settings()).test_client().get("/_console").status_code == 404
     on = create_app(make_settings(console=True)).test_client()

@@ -4,6 +4,7 @@ action endpoints (JSON in, JSON out; bad input a 4xx, never a 500)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -39,9 +40,34 @@ def own_url(environ: Mapping[str, Any]) -> str:
     return f"http://{host}:{port}" if port else f"http://{host}"
 
 
+def local_host(host: str) -> bool:
+    """Whether a Host header names this machine as a browser reaches it directly: localhost
+    or an IP address. A page on another domain that re-points its name at us (DNS rebinding)
+    sends its own name, and is refused."""
+    if host.startswith("["):  # [v6] or [v6]:port
+        name = host[1 : host.find("]")] if "]" in host else host
+    else:  # name, name:port, v4, v4:port (a bare v6 has more colons: kept whole)
+        name = host.split(":")[0] if host.count(":") == 1 else host
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def console_blueprint(state: ConsoleState, actions: Actions) -> Blueprint:
     """The /_console routes, bound to the app's state assembler and actions."""
     bp = Blueprint("wecom_console", __name__, url_prefix="/_console")
+
+    @bp.before_request
+    def local_only() -> Response | None:
+        if local_host(request.host):
+            return None
+        refusal = ("the console answers to localhost or an IP address only (a page on another "
+                   "domain must not reach it); open it by address")  # fmt: skip
+        return _json({"error": refusal}, 403)
 
     @bp.get("")
     @bp.get("/")

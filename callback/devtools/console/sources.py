@@ -72,7 +72,9 @@ class Sources:
         if control is None:
             return EmulatorRecords()
         try:
-            return EmulatorRecords(tuple(control.messages()), tuple(control.updates()))
+            # the newest only: the emulator keeps every message, the page polls every second
+            messages, updates = control.messages(), control.updates()
+            return EmulatorRecords(tuple(messages[-self.recent :]), tuple(updates[-self.recent :]))
         except (requests.RequestException, ValueError) as exc:
             return EmulatorRecords(error=f"the emulator at {self.emulator_url}: {exc}")
 
