@@ -252,6 +252,8 @@ def test_the_console_is_off_with_a_config_unless_asked_for() -> None:
     assert create_app(make_settings()).test_client().get("/_console").status_code == 404
     on = create_app(make_settings(console=True)).test_client()
     assert on.get("/_console").status_code == 200
+    staging = {"Host": "staging.example.com"}  # behind the operator's own authentication
+    assert on.get("/_console/api/state", headers=staging).status_code == 200
     assert on.get("/_console/api/state").json["sandbox"] is False
     off = from_mapping({"apps": {"hr": app_table()}, "server": {"console": "false"}})
     assert off.server.console is False
