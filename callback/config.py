@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from callback.errors import ConfigError
 
@@ -186,11 +187,24 @@ def _integer(value: Any, key: str, minimum: int = 0, maximum: int | None = None)
     return value
 
 
+#: Keys whose values are never shown, not even in an error about them.
+SECRET_KEYS = frozenset({"secret", "token", "encoding_aes_key", "key"})
+
+
 def _string(table: Mapping[str, Any], key: str, where: str) -> str:
     value = table.get(key, "")
     if not isinstance(value, str):
-        raise ConfigError(f"{where}.{key}: expected a string, got {value!r}")
+        got = f"a {type(value).__name__}" if key in SECRET_KEYS else repr(value)
+        raise ConfigError(f'{where}.{key}: expected a string, got {got}; quote it ("...")')
     return value.strip()
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be printed: without the user and password before its host."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _app(name: str, table: Any) -> AppSettings:
@@ -349,7 +363,8 @@ def _server(table: Any) -> ServerSettings:
     state = str(table.get("state", defaults.state))
     if not state.startswith(("sqlite://", "memory://", "redis://", "rediss://")):
         raise ConfigError(
-            f"server.state: expected sqlite:///PATH, memory:// or redis://HOST, got {state!r}"
+            "server.state: expected sqlite:///PATH, memory:// or redis://HOST, got "
+            f"{shown_url(state)!r}"
         )
     queue = str(table.get("queue", defaults.queue))
     if queue not in ("embedded", "celery"):

@@ -121,3 +121,64 @@ def test_console_script_runs(config: str, command: list[str]) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["text"] == {"content": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["send", "template-card", "--card", "missing.json", "--to", "u", "--dry-run"],
+         "missing.json: No such file"),
+        (["send", "template-card", "--card", "bad.json", "--to", "u", "--dry-run"], "not JSON"),
+    ],
+)  # fmt: skip
+def test_a_bad_file_argument_is_a_message_not_a_traceback(
+    config: str, argv: list[str], says: str, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    assert main([*argv, "--config", config]) == 2
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["serve", "--bind", "127.0.0.1:99999"], "port from 1 to 65535"),
+        (["serve", "--workers", "0"], "expected at least 1"),
+        (["doctor", "--timeout", "-1"], "expected more than 0 seconds"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_naming_the_option(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and says in err and f"argument {argv[1]}" in err
+
+
+def test_send_with_only_bots_configured_says_there_is_no_application(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[bots.b]\nmode = "connection"\nbot_id = "x"\nsecret = "y"\n', encoding="utf-8")
+    assert main(["send", "text", "hi", "--to", "u", "--dry-run", "--config", str(path)]) == 2
+    assert "no applications are configured" in capsys.readouterr().err
+
+
+def test_doctor_never_prints_the_state_stores_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[apps.hr]\ncorp_id = "ww1"\nagent_id = 1\ntoken = "t"\n'
+        'encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"\n'
+        'api_base_url = "http://127.0.0.1:9"\n'
+        '[server]\nstate = "redis://:hunter2pw@127.0.0.1:9/0"\n',
+        encoding="utf-8",
+    )  # fmt: skip
+    main(["doctor", "--config", str(path), "--timeout", "0.5"])
+    out = capsys.readouterr()
+    assert "state store redis://127.0.0.1:9/0" in out.out + out.err
+    assert "hunter2pw" not in out.out + out.err

@@ -308,3 +308,93 @@ def test_one_gettoken_across_processes_and_threads(
     burst(emulator_server.url, f"sqlite:///{db}", processes, 8)
     assert gettokens(emulator) == 2
     assert len(emulator.messages()) == 2 * processes * 8
+
+
+class _CutOff:
+    """A WeCom that takes message/send, then breaks the connection in the middle of its
+    answer (a proxy restart, a reset after the headers): on 127.0.0.1, a real socket."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.delivered: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                head, _, body = request.partition(b"\r\n\r\n")
+                sizes = [line.split(b":")[1] for line in head.split(b"\r\n")
+                         if line.lower().startswith(b"content-length")]  # fmt: skip
+                length = int(sizes[0]) if sizes else 0
+                while len(body) < length:
+                    body += conn.recv(65536)
+                if b"gettoken" in head.split(b"\r\n")[0]:
+                    answer = b'{"errcode":0,"access_token":"TOKEN","expires_in":7200}'
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(answer), answer))  # fmt: skip
+                    continue
+                self.delivered.append(body)  # WeCom has it: the member will see it
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b'Content-Length: 80\r\n\r\n{"errcode":0,')  # fmt: skip
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_an_answer_cut_off_after_its_headers_is_no_answer_and_never_sent_twice() -> None:
+    from callback.delivery.outbox import Outbox
+
+    wecom = _CutOff()
+    try:
+        clock = FakeClock()
+        client = WecomClient(apps(wecom.url), MemoryStore(clock),
+                             retry=RetryPolicy(attempts=3, base_s=0.01, cap_s=0.02))  # fmt: skip
+        with pytest.raises(NoAnswer, match="may have been delivered"):
+            client.send("hr", Text("direct"), ["zhangsan"], duplicate_check=False)
+        outbox = Outbox(client.store, client, owner=lambda: "test", clock=clock,
+                        kick=lambda _id: None)  # fmt: skip
+        with pytest.raises(NoAnswer):
+            outbox.send("cb:1", "hr", Text("pay day"), ["zhangsan"], duplicate_check=False)
+        clock.now += 3600  # every lease and backoff over: a maintenance pass
+        for item in outbox.due():
+            outbox.attempt(item)
+        assert [b"pay day" in body for body in wecom.delivered] == [False, True]  # once each
+        assert outbox.store.outbox_get("cb:1").state == "dead"  # type: ignore[union-attr]
+    finally:
+        wecom.close()
+
+
+def test_a_failed_gettoken_never_logs_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    secret = "S3cretValueNeverInALog"
+    client = WecomClient(apps(f"http://127.0.0.1:{free_port()}", secret=secret), MemoryStore(),
+                         retry=RetryPolicy(attempts=1))  # fmt: skip
+    try:
+        client.send("hr", Text("x"), ["zhangsan"])
+    except Unreachable:
+        logging.getLogger("test").exception("the send failed")  # what a handler's log shows
+    assert "the send failed" in caplog.text and "gettoken" in caplog.text
+    assert secret not in caplog.text
+
+
+def test_a_text_that_needs_more_messages_than_a_minute_allows_fails_before_sending(
+    client: WecomClient, emulator: Emulator
+) -> None:
+    with pytest.raises(ValidationError, match=r"text.content: needs 35 messages.*at most 30"):
+        client.send("hr", Text("a" * 70_000), ["zhangsan"])
+    assert emulator.messages() == []

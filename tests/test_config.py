@@ -218,3 +218,16 @@ def test_a_bot_alone_is_a_valid_config_and_its_keys_come_from_the_environment(
 def test_bad_bot_settings_name_the_key(tmp_path: Path, text: str, error: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(error)):
         load(write(tmp_path, text), env={})
+
+
+def test_errors_about_secret_values_and_state_urls_never_show_them() -> None:
+    with pytest.raises(ConfigError, match=r"apps\.hr\.secret: expected a string, got a int") as err:
+        from_mapping({"apps": {"hr": app_table(secret=123456789)}})  # an unquoted number
+    assert "123456789" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"bots\.b\.secret") as err:
+        from_mapping({"bots": {"b": {"mode": "connection", "bot_id": "x", "secret": ["s3cr3t"]}}})
+    assert "s3cr3t" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"server\.state") as err:
+        from_mapping({"apps": {"hr": app_table()},
+                      "server": {"state": "redis+sentinel://:hunter2@h:26379/0"}})  # fmt: skip
+    assert "hunter2" not in str(err.value) and "h:26379" in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import requests
 from callback import loader
 from callback.app import load_settings
 from callback.cli import connect, doctor, init, outbox, send, simulate
+from callback.cli.args import bind_address, positive_int
 from callback.errors import WecomError
 
 
@@ -47,12 +49,15 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", parents=[common], help="run the server (sandbox mode without a config)"
     )
-    serve.add_argument("--bind", default="127.0.0.1:8080")
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--bind", type=bind_address, default="127.0.0.1:8080")
+    serve.add_argument("--workers", type=positive_int, default=2)
     serve.add_argument(
-        "--threads", type=int, help="request threads per worker (default: server.threads, 32)"
+        "--threads", type=positive_int,
+        help="request threads per worker (default: server.threads, 32)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--emulator-bind", type=bind_address, help="sandbox: where the WeCom emulator listens"
     )
-    serve.add_argument("--emulator-bind", help="sandbox: where the WeCom emulator listens")
     serve.set_defaults(func=cmd_serve)
 
     routes = sub.add_parser(
@@ -61,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     routes.set_defaults(func=cmd_routes)
 
     emulator = sub.add_parser("emulator", help="run the WeCom API emulator")
-    emulator.add_argument("--bind", default="127.0.0.1:8081")
+    emulator.add_argument("--bind", type=bind_address, default="127.0.0.1:8081")
     emulator.set_defaults(func=cmd_emulator)
 
     simulate.add_parser(sub, common)
@@ -84,4 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except requests.RequestException as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a file named on the command line
+        print(f"error: {error.filename or 'input'}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as error:
+        print(f"error: not JSON ({error})", file=sys.stderr)
+        return 2
+    except UnicodeError:
+        print("error: the input is not UTF-8 text", file=sys.stderr)
+        return 2
     return code

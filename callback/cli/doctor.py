@@ -12,7 +12,8 @@ from typing import Any
 import requests
 
 from callback.app import load_settings
-from callback.config import AppSettings, Settings
+from callback.cli.args import positive_float
+from callback.config import AppSettings, Settings, shown_url
 from callback.devtools.simulator import Simulator
 from callback.errcodes import hint
 from callback.errors import WecomError
@@ -71,6 +72,7 @@ def _callback(app: AppSettings, url: str, timeout: float) -> Check:
 
 
 def _store(settings: Settings) -> Check:
+    where = shown_url(settings.server.state)  # a Redis password is never printed
     try:
         store = open_store(settings.server.state)
         key = f"doctor:{uuid.uuid4().hex}"
@@ -78,10 +80,10 @@ def _store(settings: Settings) -> Check:
         readable = store.get(key) == "ok"
         store.delete_if(key, "ok")
     except WecomError as exc:
-        return False, f"state store {settings.server.state}: {exc}; check the path and permissions"
+        return False, f"state store {where}: {exc}; check the path and permissions"
     if not readable:
-        return False, f"state store {settings.server.state}: a written value did not read back"
-    return True, f"state store {settings.server.state}: writable"
+        return False, f"state store {where}: a written value did not read back"
+    return True, f"state store {where}: writable"
 
 
 def checks(settings: Settings, url: str | None, timeout: float) -> Iterator[Check]:
@@ -133,5 +135,5 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     doctor.add_argument(
         "--url", help="the server's public base URL, e.g. https://wecom.example.com"
     )
-    doctor.add_argument("--timeout", type=float, default=5.0)
+    doctor.add_argument("--timeout", type=positive_float, default=5.0)
     doctor.set_defaults(func=cmd_doctor)

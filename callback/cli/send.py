@@ -110,6 +110,8 @@ def _sandbox_hint(settings: Settings, app: str) -> Iterator[None]:
 
 def _app(args: argparse.Namespace, settings: Settings) -> str:
     """--app, else the first configured; an unknown name lists the applications there are."""
+    if not settings.apps:
+        raise WecomError(f"no applications are configured in {settings.source}; add an [apps.NAME]")
     app: str = args.app or next(iter(settings.apps))
     if app not in settings.apps:
         where = "the sandbox" if settings.sandbox else settings.source

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from callback.app import load_settings
+from callback.cli.args import positive_float
 from callback.config import Settings
 from callback.devtools import sandbox
 from callback.devtools.aibot import AibotSide
@@ -239,7 +240,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sim.add_argument("--select", action="append", default=[], metavar="Q=O1,O2")
     sim.add_argument("--field", action="append", default=[], metavar="K=V")
     sim.add_argument("--json", action="store_true", help="use the JSON envelope")
-    sim.add_argument("--timeout", type=float, default=10.0)
+    sim.add_argument("--timeout", type=positive_float, default=10.0)
     sim.add_argument(
         "--wait", type=float, default=30.0,
         help="sandbox: show what the callback sends, until its handler is done and its messages "

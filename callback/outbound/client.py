@@ -17,7 +17,15 @@ import urllib3
 
 from callback import errcodes
 from callback.config import AppSettings
-from callback.errors import ApiError, ConfigError, LeaseLost, NoAnswer, RateLimited, Unreachable
+from callback.errors import (
+    ApiError,
+    ConfigError,
+    LeaseLost,
+    NoAnswer,
+    RateLimited,
+    Unreachable,
+    ValidationError,
+)
 from callback.metrics import Metrics
 from callback.outbound import Message, Recall, Recipients, UpdateTemplateCard, build_send_bodies
 from callback.outbound.tokens import TokenCache, TokenPolicy
@@ -149,22 +157,35 @@ class WecomClient:
         """One request. No connection: Unreachable. Sent but not answered (a timeout, a lost
         connection, an HTTP 5xx): NoAnswer, since WeCom may have acted on it."""
         host = url.split("/cgi-bin/")[0]
+        # `from None` throughout: requests' own errors quote the URL, whose query holds the
+        # corp secret (gettoken) or the access token
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.ConnectionError as exc:
             if _never_sent(exc):
                 raise Unreachable(
                     f"{path}: no connection to {host} ({type(exc).__name__})"
-                ) from exc
+                ) from None
             raise NoAnswer(
                 f"{path}: the connection was lost before WeCom answered ({type(exc).__name__}); "
                 "the request may have been delivered"
-            ) from exc
-        except requests.Timeout as exc:
+            ) from None
+        except requests.Timeout:
             raise NoAnswer(
                 f"{path}: no answer within {self.timeout[1]:g} s; "
                 "the request may have been delivered"
-            ) from exc
+            ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:  # fmt: skip
+            raise ConfigError(
+                f"{path}: the API base URL {host!r} is not usable ({type(exc).__name__}); "
+                "check the app's api_base_url"
+            ) from None
+        except requests.RequestException as exc:  # e.g. the body cut off after the headers
+            raise NoAnswer(
+                f"{path}: the exchange with WeCom broke off ({type(exc).__name__}); "
+                "the request may have been delivered"
+            ) from None
         if response.status_code >= 500:
             raise NoAnswer(
                 f"{path}: HTTP {response.status_code}; the request may have been delivered"
@@ -286,6 +307,14 @@ class WecomClient:
             duplicate_check_interval=duplicate_check_interval,
             **options,
         )
+        most = min(limit for _, limit in self.member_limits)
+        if len(bodies) > most:
+            raise ValidationError(
+                f"text.content: needs {len(bodies)} messages of 2048 bytes, and at most {most} "
+                "go to a member within WeCom's rate window; send it with ctx.send (the outbox "
+                "waits for the window) or shorten it",
+                field="text.content", value=len(bodies), limit=f"at most {most} messages",
+            )  # fmt: skip
         self.reserve(app, recipients_of(bodies[0]), len(bodies))
         send_id = idempotency_key or uuid.uuid4().hex
         results = [self.send_body(app, body, f"{send_id}:{n}") for n, body in enumerate(bodies)]

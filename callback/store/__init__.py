@@ -7,6 +7,7 @@ machine), `redis://HOST:PORT/DB` or `rediss://` (every host; needs the `redis` e
 
 from __future__ import annotations
 
+from callback.config import shown_url
 from callback.errors import ConfigError
 from callback.store.base import Store
 from callback.store.memory import MemoryStore
@@ -28,5 +29,6 @@ def open_store(url: str) -> Store:
 
         return RedisStore(url)
     raise ConfigError(
-        f"server.state: no store for {url!r}; use sqlite:///PATH, redis://HOST or memory://"
+        f"server.state: no store for {shown_url(url)!r}; use sqlite:///PATH, redis://HOST or "
+        "memory://"
     )
