@@ -117,9 +117,12 @@ def banner(settings: Settings, bind: str, emulator_url: str) -> str:
             if settings.server.console is not False
             else "  Console:        off ([server] console = false)",
             f"  Handlers:       {', '.join(modules)} ({reason})",
-            "  Try, in another terminal in this directory (elsewhere, add --url " + base + "):",
-            "      wecom simulate click MENU_HELP",
-            "      wecom simulate text help",
+            "  Try, in another terminal in this directory (the sandbox's keys are here):",
+            *(
+                ["      wecom simulate click MENU_HELP", "      wecom simulate text help"]
+                if modules == [loader.DEMO]
+                else ["      wecom routes", "      wecom simulate text hello"]
+            ),
             "  For real WeCom: `wecom init` writes config.toml; fill it in.",
             "=" * 72,
         ]

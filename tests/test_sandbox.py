@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from callback.cli import doctor, parser
 from callback.devtools.emulator import DEFAULT_CORP_ID, Emulator, EmulatorServer
@@ -191,6 +192,21 @@ def test_doctor_names_the_fix(tmp_path: Path) -> None:
     assert done.returncode == 1 and "FAIL config: apps.hr.encoding_aes_key" in done.stdout
 
 
+def test_doctor_says_which_keys_still_hold_the_examples_values(tmp_path: Path) -> None:
+    assert wecom(tmp_path, "init").returncode == 0
+    config = tmp_path / "config.toml"
+    text = config.read_text(encoding="utf-8").replace(
+        'api_base_url = "https://qyapi.weixin.qq.com"',
+        f'api_base_url = "http://127.0.0.1:{free_port()}"',
+    )  # nothing real is called
+    config.write_text(text, encoding="utf-8")
+    done = wecom(tmp_path, "doctor", "--timeout", "1")
+    assert done.returncode == 1
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("FAIL config:"))
+    for key in ("apps.hr.corp_id", "apps.hr.secret", "apps.hr.token", "webhooks.alerts.key"):
+        assert key in line, line
+
+
 def test_doctor_explains_wecom_errcodes(tmp_path: Path) -> None:
     with EmulatorServer(Emulator()) as emulator:
         config = tmp_path / "config.toml"
@@ -223,7 +239,9 @@ def test_send_to_an_unknown_app_lists_the_apps(tmp_path: Path) -> None:
 def readme_commands(section: str) -> list[list[str]]:
     """The `wecom ...` commands of the README section's ```sh block, as argument lists."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(rf"^## {section}\n.*?```sh\n(.*?)```", text, re.DOTALL | re.MULTILINE)
+    found = re.search(
+        rf"^## {re.escape(section)}\n.*?```sh\n(.*?)```", text, re.DOTALL | re.MULTILINE
+    )
     assert found, f"README.md has no sh block under '## {section}'"
     lines = found.group(1).replace("\\\n", " ").splitlines()
     return [shlex.split(line, comments=True) for line in lines if line.startswith("wecom ")]
@@ -240,6 +258,51 @@ def test_readme_send_examples_run_as_written_in_the_sandbox(sandbox: Sandbox) ->
         found = re.search(r"^msgid: (\S+)$", done.stdout, re.MULTILINE)
         msgid = found.group(1) if found else msgid
     assert done.stdout.strip() == f"recalled {msgid}"
+
+
+def test_readme_group_robot_examples_run_as_written_in_the_sandbox(sandbox: Sandbox) -> None:
+    """The sandbox has the README's robot `alerts`, on its emulator."""
+    commands = readme_commands("Group robots (消息推送)")
+    assert [c[1:3] for c in commands] == [["send", "webhook"], ["send", "webhook"]]
+    report = "# Weekly\n\n" + "\n".join(f"- item {n}: all good" for n in range(300))
+    for command in commands:
+        stdin = None
+        if "<" in command:  # the shell's redirect: the file's text on stdin
+            command, stdin = command[: command.index("<")], report
+        done = subprocess.run(
+            [WECOM, *command[1:]], cwd=sandbox.cwd, env=clean_env(), input=stdin,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{command}:\n{done.stdout}{done.stderr}"
+    emulator = json.loads((sandbox.cwd / ".wecom-sandbox.run").read_text())["emulator"]
+    posted = requests.get(f"{emulator}/_emulator/webhooks/messages", timeout=10).json()
+    assert posted[0]["body"]["text"] == {"content": "disk almost full", "mentioned_list": ["@all"]}
+    parts = [p["body"]["markdown"]["content"] for p in posted[1:]]
+    assert len(parts) >= 2 and "\n".join(parts).count("all good") == 300
+
+
+def test_a_users_sandbox_suggests_its_own_routes_and_other_directories_are_told_why_not(
+    tmp_path: Path,
+) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "handlers").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "handlers" / "mybot.py").write_text(
+        "from callback import Router\nrouter = Router()\n\n"
+        "@router.text('hello')\ndef hello(message, ctx):\n    return 'Hi there'\n",
+        encoding="utf-8",
+    )
+    server = Sandbox(project)
+    try:
+        wait_http(f"{server.base}/healthz", server.proc, timeout=30)
+        here = wecom(project, "simulate", "text", "hello", "--wait", "0")
+        assert "Hi there" in here.stdout, here.stdout + here.stderr
+        there = wecom(elsewhere, "simulate", "text", "hello", "--url", server.base, "--wait", "0")
+        assert there.returncode == 1 and "HTTP 403" in there.stdout
+        assert "run this command in the directory where its `wecom serve` runs" in there.stdout
+    finally:
+        server.stop()
+    assert "wecom routes" in server.output and "MENU_HELP" not in server.output
 
 
 def test_simulate_waits_only_as_long_as_the_callback_needs(sandbox: Sandbox) -> None:

@@ -204,3 +204,49 @@ def test_a_config_with_only_server_handlers(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
     assert "wecom fixture: handler modules mybot ([server] handlers" in done.stdout
+
+
+FAILING = """\
+from callback import Router
+from callback.outbound.webhooks import WebhookMarkdown
+
+router = Router()
+
+
+@router.text("broken")
+def broken(message, ctx):
+    raise RuntimeError("the model is down")
+
+
+@router.text("report", background=True)
+def report(message, ctx):
+    ctx.send(WebhookMarkdown("# Weekly\\\\n\\\\nAll green."), webhook="alerts")  # the README's
+"""
+
+FAILING_TESTS = """\
+def test_ignores_the_error(wecom):
+    assert wecom.text("broken").status == 200
+
+
+def test_expects_the_error(wecom):
+    result = wecom.text("broken")
+    assert result.errors == ["handlers.bot.broken: RuntimeError: the model is down"]
+
+
+def test_the_readme_report_posts_to_the_sandbox_robot(wecom):
+    result = wecom.text("report")
+    assert result.errors == [] and result.sent == []
+    posted = wecom.emulator.emulator.webhook_messages()
+    assert [p.body["markdown"]["content"] for p in posted] == ["# Weekly\\\\n\\\\nAll green."]
+"""
+
+
+def test_a_handler_that_raises_fails_the_test_unless_it_looks_at_errors(tmp_path: Path) -> None:
+    write(tmp_path / "handlers" / "__init__.py", "")
+    write(tmp_path / "handlers" / "bot.py", FAILING)
+    write(tmp_path / "tests" / "test_bot.py", FAILING_TESTS)
+    done = run_pytest(tmp_path)
+    assert "3 passed, 1 error" in done.stdout, done.stdout + done.stderr  # an error at teardown
+    assert "ERROR at teardown of test_ignores_the_error" in done.stdout
+    assert "handlers.bot.broken: RuntimeError: the model is down" in done.stdout
+    assert "assert on result.errors" in done.stdout

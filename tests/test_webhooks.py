@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callback.config import WebhookSettings
-from callback.errors import ApiError, RateLimited, ValidationError
+from callback.errors import ApiError, RateLimited, Unreachable, ValidationError
 from callback.outbound.webhooks import (
     MARKDOWN_LIMIT,
     WebhookClient,
@@ -351,3 +351,13 @@ def test_wecom_send_webhook_takes_every_type(
     assert len(emulator.webhook_messages()) == 6
     assert main([*base, "--news", "no-url-here"]) == 2  # a clear error, nothing sent
     assert "TITLE=URL" in capsys.readouterr().err and len(emulator.webhook_messages()) == 6
+
+
+def test_a_robot_that_cannot_be_reached_is_unreachable_not_perhaps_posted() -> None:
+    from tests.conftest import free_port
+
+    nobody = {"alerts": WebhookSettings("alerts", KEY, f"http://127.0.0.1:{free_port()}")}
+    client = WebhookClient(nobody, MemoryStore())
+    with pytest.raises(Unreachable, match="no connection") as err:
+        client.send("alerts", WebhookText("disk almost full"))
+    assert "may have been posted" not in str(err.value) and KEY not in str(err.value)

@@ -86,10 +86,38 @@ def _store(settings: Settings) -> Check:
     return True, f"state store {where}: writable"
 
 
+#: The values config.example.toml ships with (what `wecom init` writes): not filled in yet.
+EXAMPLE_VALUES = (
+    "ww0123456789abcdef", "ReplaceWithToken", "ReplaceWithBotToken",
+    "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+)  # fmt: skip
+
+
+def placeholders(settings: Settings) -> list[str]:
+    """The keys that still hold config.example.toml's example values."""
+    tables: list[tuple[str, Any]] = [
+        *((f"apps.{n}", a) for n, a in settings.apps.items()),
+        *((f"bots.{n}", b) for n, b in settings.bots.items()),
+        *((f"webhooks.{n}", w) for n, w in settings.webhooks.items()),
+    ]
+    found = []
+    for where, table in tables:
+        for key in ("corp_id", "secret", "token", "encoding_aes_key", "key"):
+            value = getattr(table, key, "")
+            if isinstance(value, str) and (value in EXAMPLE_VALUES or value.startswith("replace-")):
+                found.append(f"{where}.{key}")
+    return found
+
+
 def checks(settings: Settings, url: str | None, timeout: float) -> Iterator[Check]:
     """Every check, in order: config, tokens (and clock), callback URLs, state store."""
     where = "sandbox (no config file)" if settings.sandbox else settings.source
-    yield True, f"config: {where} is valid ({len(settings.apps)} app(s))"
+    unfilled = [] if settings.sandbox else placeholders(settings)
+    if unfilled:
+        yield False, (f"config: {where} still has the example's values in {', '.join(unfilled)}; "
+                      "fill them in from the WeCom admin console")  # fmt: skip
+    else:
+        yield True, f"config: {where} is valid ({len(settings.apps)} app(s))"
     skews: list[float] = []
     for app in settings.apps.values():
         if not app.secret:  # said, so a missing WECOM_APPS__NAME__SECRET does not pass unseen

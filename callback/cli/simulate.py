@@ -133,7 +133,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     name = args.app or next((n for n, a in settings.apps.items() if a.receives), "")
     app = settings.apps.get(name)
     if app is None or not app.receives:
-        raise WecomError(f"--app {name!r}: no app with token and encoding_aes_key in the config")
+        where = "the sandbox" if settings.sandbox else settings.source
+        receiving = ", ".join(n for n, a in settings.apps.items() if a.receives) or "none"
+        raise WecomError(
+            f"--app {name!r}: no application with a token and encoding_aes_key in {where}; "
+            f"the ones that receive callbacks are {receiving}"
+        )
     sim = Simulator.create(app.token, app.encoding_aes_key, app.corp_id, agent_id=app.agent_id)
     sim.user = args.user
     url = target(args.url, settings, f"{settings.server.callback_prefix}/{name}")
@@ -153,6 +158,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"HTTP {response.status_code} in {_ms(started)} ms")
     if response.status_code != 200:
         print(response.text.strip())
+        if response.status_code == 403 and settings.sandbox:
+            print(f"(this directory's sandbox keys, {os.path.abspath(sandbox.FILE_NAME)}, are not "
+                  "that server's: run this command in the directory where its `wecom serve` "
+                  "runs)")  # fmt: skip
         return 1
     plain = sim.open_reply(response.content)
     if plain:

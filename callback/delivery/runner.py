@@ -307,6 +307,7 @@ class Delivery:
             log.exception(
                 "handler %s failed app=%s type=%s key=%s",
                 route.name, record.app, message.kind, record.key,
+                extra={"wecom_key": record.key, "wecom_handler": route.name},
             )  # fmt: skip
             self.metrics.handler_error(record.app, route.name)
             return None

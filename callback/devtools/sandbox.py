@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from callback import config
 from callback.config import Settings
+from callback.devtools.emulator.webhooks import DEFAULT_WEBHOOK_KEY
 
 if TYPE_CHECKING:
     from callback.devtools.emulator import EmulatorServer
@@ -26,6 +27,7 @@ FILE_NAME = ".wecom-sandbox.json"
 API_URL_ENV = "WECOM_SANDBOX_API_URL"
 _ALPHABET = string.ascii_letters + string.digits
 BOT = "assistant"  # the sandbox's AI bot (智能机器人), in callback mode
+HOOK = "alerts"  # the sandbox's group robot (消息推送), as the README names it
 _KEYS = ("corp_id", "secret", "notices_secret", "token", "encoding_aes_key")
 
 
@@ -76,8 +78,8 @@ def credentials(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def settings(env: Mapping[str, str]) -> Settings:
-    """Settings for `demo` (callbacks), `notices` (mini-program, send-only) on the emulator, and
-    the AI bot `assistant` (callback mode)."""
+    """Settings for `demo` (callbacks), `notices` (mini-program, send-only) on the emulator, the
+    AI bot `assistant` (callback mode) and the group robot `alerts`."""
     creds = credentials(env)
     base_url = env.get(API_URL_ENV) or running_emulator(env) or "http://127.0.0.1:8081"
     demo = {k: creds[k] for k in ("corp_id", "secret", "token", "encoding_aes_key")}
@@ -91,10 +93,13 @@ def settings(env: Mapping[str, str]) -> Settings:
         "encoding_aes_key": creds["bot_encoding_aes_key"],
         "bot_id": creds["bot_id"],
     }
+    # the README's group robot, on the emulator (which takes its default robot key)
+    hooks = {HOOK: {"key": DEFAULT_WEBHOOK_KEY, "api_base_url": base_url}}
     state = directory(env) / ".wecom-sandbox.db"
     data = config.apply_env(
-        {"apps": apps, "bots": {BOT: bot}, "server": {"state": f"sqlite:///{state}"}}, env
-    )
+        {"apps": apps, "bots": {BOT: bot}, "webhooks": hooks,
+         "server": {"state": f"sqlite:///{state}"}}, env,
+    )  # fmt: skip
     return config.from_mapping(data, source="sandbox", sandbox=True)
 
 

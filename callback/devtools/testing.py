@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import threading
 import time
@@ -83,6 +84,38 @@ class Result:
         """Messages the send API received because of this callback (waits for background work)."""
         self._tester.settle(self._key)
         return self._tester.emulator.emulator.messages()[self._since :]
+
+    @property
+    def errors(self) -> list[str]:
+        """What the callback's handler raised ("handler: Type: message"; waits for background
+        work). A handler that raises fails the test unless the test looks here."""
+        self._tester.settle(self._key)
+        return self._tester.failures.seen(self._key)
+
+
+class Failures(logging.Handler):
+    """Handler exceptions by inbox key, from delivery's log (a raising handler still gets
+    WeCom its 200, as in production: a test would not see it otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.by_key: dict[str, list[str]] = {}
+        self.observed: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        key = getattr(record, "wecom_key", None)
+        if key is None or record.exc_info is None or record.exc_info[1] is None:
+            return
+        error = record.exc_info[1]
+        where = getattr(record, "wecom_handler", "handler")
+        self.by_key.setdefault(key, []).append(f"{where}: {type(error).__name__}: {error}")
+
+    def seen(self, key: str) -> list[str]:
+        self.observed.add(key)
+        return list(self.by_key.get(key, []))
+
+    def unseen(self) -> list[str]:
+        return [e for k, errors in self.by_key.items() if k not in self.observed for e in errors]
 
 
 def with_bots(settings: Settings, names: Sequence[str]) -> Settings:
@@ -169,6 +202,8 @@ class WecomTester:
             raise
         self.client: FlaskClient = self.app.test_client()
         self.delivery = self.app.extensions["wecom.delivery"]
+        self.failures = Failures()
+        logging.getLogger("wecom.delivery").addHandler(self.failures)
         self.timeout = timeout
         self.sims = {
             name: Simulator.create(
@@ -183,6 +218,7 @@ class WecomTester:
         self._http: BaseWSGIServer | None = None
 
     def close(self) -> None:
+        logging.getLogger("wecom.delivery").removeHandler(self.failures)
         if self._http is not None:
             self._http.shutdown()
         self.delivery.stop()
@@ -340,8 +376,16 @@ def wecom(
     print("wecom fixture:", *tester.loaded.describe(), sep="\n")
     try:
         yield tester
+        unseen = tester.failures.unseen()
     finally:
         tester.close()
+    if unseen:
+        pytest.fail(
+            "a handler raised during the test (WeCom got its 200 anyway):\n  "
+            + "\n  ".join(unseen)
+            + "\nfix the handler, or assert on result.errors if the test expects it",
+            pytrace=False,
+        )
 
 
 __all__ = [

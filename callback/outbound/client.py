@@ -93,7 +93,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
-def _never_sent(exc: requests.ConnectionError) -> bool:
+def never_sent(exc: requests.ConnectionError) -> bool:
     """Whether a connection error happened before the request went out (connect failed)."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -162,7 +162,7 @@ class WecomClient:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.ConnectionError as exc:
-            if _never_sent(exc):
+            if never_sent(exc):
                 raise Unreachable(
                     f"{path}: no connection to {host} ({type(exc).__name__})"
                 ) from None
