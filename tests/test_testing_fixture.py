@@ -250,3 +250,4 @@ def test_a_handler_that_raises_fails_the_test_unless_it_looks_at_errors(tmp_path
     assert "ERROR at teardown of test_ignores_the_error" in done.stdout
     assert "handlers.bot.broken: RuntimeError: the model is down" in done.stdout
     assert "assert on result.errors" in done.stdout
+    assert "one request at a time" not in done.stdout  # a test client is no server to warn about

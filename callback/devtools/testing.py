@@ -62,6 +62,7 @@ from callback.devtools.aibot import AibotSide, Conversation
 from callback.devtools.emulator import Emulator, EmulatorApp, MessageRecord
 from callback.devtools.simulator import Simulator, plaintext
 from callback.errors import ConfigError
+from callback.inbound.endpoint import TESTING
 from callback.inbound.messages import Message, parse
 
 DEFAULT_APP = sandbox.APP
@@ -201,6 +202,7 @@ class WecomTester:
             self.emulator.stop()
             raise
         self.client: FlaskClient = self.app.test_client()
+        self.client.environ_base[TESTING] = "1"
         self.delivery = self.app.extensions["wecom.delivery"]
         self.failures = Failures()
         logging.getLogger("wecom.delivery").addHandler(self.failures)

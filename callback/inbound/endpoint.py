@@ -25,6 +25,7 @@ log = logging.getLogger("wecom.endpoint")
 
 #: The WSGI environ key under which the server puts when the request reached the process
 #: (time.time()), before any wait for a thread; set by `wecom serve`'s worker class.
+TESTING = "wecom.testing"  # set by the wecom fixture's test client
 ARRIVED_AT = "wecom.arrived_at"
 
 Environ = dict[str, Any]
@@ -85,7 +86,9 @@ class CallbackEndpoint:
         try:
             args = _query(environ.get("QUERY_STRING", ""))
             if method == "POST":
-                if not environ.get("wsgi.multithread") and not self.warned_single_thread:
+                if not (environ.get("wsgi.multithread") or environ.get(TESTING)) and not (
+                    self.warned_single_thread
+                ):  # a test client (the wecom fixture) is no server: nothing to warn about
                     self.warned_single_thread = True
                     log.warning(
                         "this server answers one request at a time per process (a sync worker): "
