@@ -118,7 +118,27 @@ def find_config(path: str | None, env: Mapping[str, str]) -> Path | None:
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate a TOML file, with environment overrides applied."""
     env = os.environ if env is None else env
-    return from_mapping(apply_env(_read(path), env), source=str(path))
+    try:
+        return from_mapping(apply_env(_read(path), env), source=str(path))
+    except ConfigError as exc:
+        raise _naming_variable(exc, env) from None
+
+
+def _naming_variable(error: ConfigError, env: Mapping[str, str]) -> ConfigError:
+    """The error, saying which environment variable set the key it names, if one did (the
+    user would look for the bad value in the file in vain)."""
+    key = str(error).split(":", 1)[0].split(" ", 1)[0]
+    wanted = _env_name(key.split("."))
+    ours = [v for v in env if v.upper().startswith(ENV_PREFIX)]
+    var = next((v for v in ours if _env_name(v[len(ENV_PREFIX) :].split("__")) == wanted), None)
+    if var is None:
+        return error
+    return ConfigError(f"{error} (the value comes from the environment variable {var})")
+
+
+def _env_name(parts: list[str]) -> str:
+    """A key path as apply_env matches it: any case, `-` and `_` alike."""
+    return "__".join(p.lower().replace("-", "_") for p in parts)
 
 
 def load_server(path: str | Path, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -150,14 +170,14 @@ def apply_env(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
             continue
         parts = var[len(ENV_PREFIX) :].split("__")
         if parts[0].upper() == "APPS" and len(parts) == 3 and isinstance(apps, dict):
-            name = next((n for n in apps if n.lower() == parts[1].lower()), parts[1].lower())
+            name = next((n for n in apps if _same(n, parts[1])), parts[1].lower())
             table = apps.setdefault(name, {})
             if isinstance(table, dict):
                 table[parts[2].lower()] = value
         elif parts[0].upper() in ("BOTS", "WEBHOOKS") and len(parts) == 3:
             tables = merged.setdefault(parts[0].lower(), {})
             if isinstance(tables, dict):
-                name = next((n for n in tables if n.lower() == parts[1].lower()), parts[1].lower())
+                name = next((n for n in tables if _same(n, parts[1])), parts[1].lower())
                 table = tables[name] = dict(tables.get(name, {}))
                 table[parts[2].lower()] = value
         elif parts[0].upper() == "SERVER" and len(parts) == 2:
@@ -165,6 +185,12 @@ def apply_env(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
             if isinstance(server, dict):
                 server[parts[1].lower()] = value
     return merged
+
+
+def _same(name: str, in_variable: str) -> bool:
+    """Whether a variable's NAME part means this table (any case; `_` for a `-`, which a
+    shell's variable names cannot hold)."""
+    return _env_name([name]) == _env_name([in_variable])
 
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -231,3 +231,23 @@ def test_errors_about_secret_values_and_state_urls_never_show_them() -> None:
         from_mapping({"apps": {"hr": app_table()},
                       "server": {"state": "redis+sentinel://:hunter2@h:26379/0"}})  # fmt: skip
     assert "hunter2" not in str(err.value) and "h:26379" in str(err.value)
+
+
+def test_an_error_in_a_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+[apps.my-app]
+corp_id = "wwcorp"
+agent_id = 1
+token = "tok"
+encoding_aes_key = "{AES_KEY}"
+""",
+    )
+    with pytest.raises(ConfigError, match=r"agent_id.*WECOM_APPS__MY_APP__AGENT_ID"):
+        load(path, env={"WECOM_APPS__MY_APP__AGENT_ID": "seven"})
+    settings = load(path, env={"WECOM_APPS__MY_APP__SECRET": "s"})  # a shell has no `-` in names
+    assert list(settings.apps) == ["my-app"] and settings.apps["my-app"].secret == "s"
+    with pytest.raises(ConfigError) as err:  # a bad value in the file: no variable to name
+        load(write(tmp_path, '[apps.hr]\ncorp_id = "ww"\nagent_id = "x"\n'), env={})
+    assert "environment" not in str(err.value)
