@@ -939,6 +939,9 @@ def test_q5b_a_lease_that_ends_exactly_now_is_over(
     worker.clock = worker.store.clock = lambda: now  # type: ignore[method-assign]
     assert worker.store.inbox_transfer(key, token, "dead-worker:1", 0)  # lease_until == now
     assert worker.run_queued(key, token) is None and runs == [1]  # taken over, run here
+    eventually(lambda: len(emulator.messages()) >= 1)  # its answer, pushed (before the test ends)
+    time.sleep(0.2)
+    assert [m.body["text"]["content"] for m in emulator.messages()] == ["done"]
 
 
 class _Interleaved:
