@@ -8,18 +8,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from .aibot_responses import check_second_call
 from .apps import EmulatorApp
+from .control_args import json_body, optional_int, optional_str, shown
 from .faults import DEFAULT_MAX_HOLD, CallMatch
 from .records import check_duplicate_answer
 from .state import Emulator
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    return body
 
 
 def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
@@ -27,13 +19,6 @@ def _number(body: dict[str, Any], key: str, default: float | None = None) -> flo
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be a number")
     return float(value)
-
-
-def _optional_int(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{key} must be an integer")
-    return value
 
 
 def _path(body: dict[str, Any]) -> str | None:
@@ -46,21 +31,6 @@ def _path(body: dict[str, Any]) -> str | None:
 def _match(body: dict[str, Any]) -> CallMatch | None:
     match = body.get("match")
     return None if match is None else CallMatch.from_json(match)
-
-
-def _optional_str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key} must be a string")
-    return value
-
-
-def _shown(value: str | None) -> bool | None:
-    if value in (None, ""):
-        return None
-    if value not in ("true", "false"):
-        raise ValueError("shown must be true or false")
-    return value == "true"
 
 
 def control_blueprint(emulator: Emulator) -> Blueprint:
@@ -103,7 +73,7 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/duplicate_answer")
     def duplicate_answer() -> Response:
-        emulator.set_duplicate_answer(check_duplicate_answer(_body().get("answer")))
+        emulator.set_duplicate_answer(check_duplicate_answer(json_body().get("answer")))
         return jsonify({"ok": True})
 
     @bp.get("/updates")
@@ -120,7 +90,7 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/apps")
     def add_app() -> Response:
-        return jsonify(emulator.add_app(EmulatorApp.from_json(_body())).to_json())
+        return jsonify(emulator.add_app(EmulatorApp.from_json(json_body())).to_json())
 
     @bp.post("/tokens/revoke")
     def revoke_tokens() -> Response:
@@ -132,9 +102,9 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/fail")
     def fail() -> Response:
-        body = _body()
+        body = json_body()
         count = int(_number(body, "count", 1))
-        errcode, status = _optional_int(body, "errcode"), _optional_int(body, "http_status")
+        errcode, status = optional_int(body, "errcode"), optional_int(body, "http_status")
         emulator.fail_next(
             count, errcode=errcode, http_status=status, path=_path(body), match=_match(body)
         )
@@ -142,7 +112,7 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/late_answer")
     def late_answer() -> Response:
-        body = _body()
+        body = json_body()
         count = int(_number(body, "count", 1))
         ms = _number(body, "ms")
         emulator.late_answer_next(count, ms=ms, path=_path(body), match=_match(body))
@@ -150,7 +120,7 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/no_answer")
     def no_answer() -> Response:
-        body = _body()
+        body = json_body()
         count = int(_number(body, "count", 1))
         deliver = body.get("deliver")
         if not isinstance(deliver, bool):
@@ -175,7 +145,7 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/latency")
     def latency() -> Response:
-        body = _body()
+        body = json_body()
         emulator.set_latency(_number(body, "ms"), _path(body))
         return jsonify({"ok": True})
 
@@ -185,7 +155,7 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/clock/advance")
     def advance() -> Response:
-        return jsonify({"now": emulator.advance(_number(_body(), "seconds"))})
+        return jsonify({"now": emulator.advance(_number(json_body(), "seconds"))})
 
     @bp.post("/reset")
     def reset() -> Response:
@@ -194,20 +164,20 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
 
     @bp.post("/response_codes")
     def response_code() -> Response:
-        msgid = _body().get("msgid")
+        msgid = json_body().get("msgid")
         if not isinstance(msgid, str):
             raise ValueError("msgid must be a string")
         return jsonify({"response_code": emulator.issue_response_code(msgid)})
 
     @bp.post("/aibot/response_codes")
     def aibot_register() -> Response:
-        body = _body()
+        body = json_body()
         entry = emulator.register_aibot_response_code(
-            _optional_str(body, "response_code"),
-            chattype=_optional_str(body, "chattype") or "single",
-            msgid=_optional_str(body, "msgid"),
-            userid=_optional_str(body, "userid"),
-            chatid=_optional_str(body, "chatid"),
+            optional_str(body, "response_code"),
+            chattype=optional_str(body, "chattype") or "single",
+            msgid=optional_str(body, "msgid"),
+            userid=optional_str(body, "userid"),
+            chatid=optional_str(body, "chatid"),
         )
         return jsonify(entry.to_json())
 
@@ -219,13 +189,13 @@ def control_blueprint(emulator: Emulator) -> Blueprint:
     def aibot_responses() -> Response:
         args = request.args
         records = emulator.aibot_responses(
-            response_code=args.get("response_code"), shown=_shown(args.get("shown"))
+            response_code=args.get("response_code"), shown=shown(args.get("shown"))
         )
         return jsonify([record.to_json() for record in records])
 
     @bp.post("/aibot/response_policy")
     def aibot_policy() -> Response:
-        body = _body()
+        body = json_body()
         second_call = body.get("second_call")
         accept_stream = body.get("accept_stream")
         if accept_stream is not None and not isinstance(accept_stream, bool):

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Request, Response, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
+from .control_args import json_body, optional_int, shown
 from .errors import ApiError
 from .state import Emulator
-from .wecom_api import dispatch, read_json_body
+from .wecom_api import dispatch, read_json_body, read_media_file
 
 SEND_PATH = "webhook/send"
 UPLOAD_PATH = "webhook/upload_media"
@@ -30,12 +30,7 @@ def _send(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
 
 def _upload(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     emulator.webhook_robot(req.args.get("key"))
-    try:
-        media = req.files.get("media")
-    except RequestEntityTooLarge:
-        raise ApiError(40006, "the media file is too large") from None
-    data = None if media is None else media.read()
-    filename = "" if media is None else media.filename or ""
+    filename, data = read_media_file(req)
     return emulator.webhook_upload(req.args.get("key"), req.args.get("type"), filename, data)
 
 
@@ -54,21 +49,6 @@ def webhook_blueprint(emulator: Emulator) -> Blueprint:
     return blueprint
 
 
-def _shown(value: str | None) -> bool | None:
-    if value in (None, ""):
-        return None
-    if value not in ("true", "false"):
-        raise ValueError("shown must be true or false")
-    return value == "true"
-
-
-def _optional_int(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{key} must be an integer")
-    return value
-
-
 def webhook_control_blueprint(emulator: Emulator) -> Blueprint:
     """/_emulator/webhooks: robots, what each group saw, the rate knobs."""
     bp = Blueprint("wecom_webhook_control", __name__, url_prefix="/_emulator/webhooks")
@@ -78,21 +58,13 @@ def webhook_control_blueprint(emulator: Emulator) -> Blueprint:
     def bad_request(error: Exception) -> tuple[Response, int]:
         return jsonify({"error": f"{type(error).__name__}: {error}"}), 400
 
-    def body() -> dict[str, Any]:
-        data = request.get_json(force=True, silent=True)
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise ValueError("the request body must be a JSON object")
-        return data
-
     @bp.get("")
     def robots() -> Response:
         return jsonify([robot.to_json() for robot in emulator.webhooks()])
 
     @bp.post("")
     def add_robot() -> Response:
-        data = body()
+        data = json_body()
         key, name = data.get("key"), data.get("name", "")
         if not isinstance(key, str) or not isinstance(name, str):
             raise ValueError("key and name must be strings")
@@ -101,15 +73,15 @@ def webhook_control_blueprint(emulator: Emulator) -> Blueprint:
     @bp.get("/messages")
     def messages() -> Response:
         args = request.args
-        records = emulator.webhook_messages(key=args.get("key"), shown=_shown(args.get("shown")))
+        records = emulator.webhook_messages(key=args.get("key"), shown=shown(args.get("shown")))
         return jsonify([record.to_json() for record in records])
 
     @bp.post("/policy")
     def policy() -> Response:
-        data = body()
+        data = json_body()
         emulator.set_webhook_policy(
-            per_minute=_optional_int(data, "per_minute"),
-            rate_errcode=_optional_int(data, "rate_errcode"),
+            per_minute=optional_int(data, "per_minute"),
+            rate_errcode=optional_int(data, "rate_errcode"),
         )
         return jsonify({"ok": True})
 

@@ -112,14 +112,21 @@ def _recall(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
     return emulator.recall(_app(emulator, req), read_json_body(req))
 
 
-def _upload(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
-    app = _app(emulator, req)
+def read_media_file(req: Request) -> tuple[str, bytes | None]:
+    """The multipart `media` part of an upload: its filename and bytes (None without one);
+    ApiError 40006 when it is too large."""
     try:
         media = req.files.get("media")
     except RequestEntityTooLarge:
         raise ApiError(40006, "the media file is too large") from None
-    data = None if media is None else media.read()
-    filename = "" if media is None else media.filename or ""
+    if media is None:
+        return "", None
+    return media.filename or "", media.read()
+
+
+def _upload(emulator: Emulator, req: Request, answered: bool) -> dict[str, Any]:
+    app = _app(emulator, req)
+    filename, data = read_media_file(req)
     record = emulator.upload(app, req.args.get("type"), filename, data)
     return {"errcode": 0, "errmsg": "ok", **record.to_json()}
 

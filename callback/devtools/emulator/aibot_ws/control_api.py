@@ -6,16 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from ..control_args import json_body
 from .hub import AibotWsHub, NotConnected
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    return body
 
 
 def _str(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -61,7 +53,7 @@ def aibot_ws_control_blueprint(hub: AibotWsHub) -> Blueprint:
 
     @bp.post("/bots")
     def add_bot() -> Response:
-        body = _body()
+        body = json_body()
         hub.add_bot(str(_str(body, "bot_id")), str(_str(body, "secret")))
         return jsonify({"ok": True})
 
@@ -71,11 +63,11 @@ def aibot_ws_control_blueprint(hub: AibotWsHub) -> Blueprint:
 
     @bp.post("/knobs")
     def set_knobs() -> Response:
-        return jsonify(hub.set_knobs(**_body()).to_json())
+        return jsonify(hub.set_knobs(**json_body()).to_json())
 
     @bp.post("/faults")
     def faults() -> Response:
-        body = _body()
+        body = json_body()
         kind, count, cmd = (
             body.get("kind"),
             _int(body, "count", 1),
@@ -96,19 +88,19 @@ def aibot_ws_control_blueprint(hub: AibotWsHub) -> Blueprint:
 
     @bp.post("/send_message")
     def send_message() -> Response:
-        body = _body()
+        body = json_body()
         return jsonify(
             {"req_id": hub.send_message(str(_str(body, "bot_id")), _object(body, "body"))}
         )
 
     @bp.post("/send_event")
     def send_event() -> Response:
-        body = _body()
+        body = json_body()
         return jsonify({"req_id": hub.send_event(str(_str(body, "bot_id")), _object(body, "body"))})
 
     @bp.post("/drop_connection")
     def drop_connection() -> Response:
-        return jsonify({"dropped": hub.drop_connection(str(_str(_body(), "bot_id")))})
+        return jsonify({"dropped": hub.drop_connection(str(_str(json_body(), "bot_id")))})
 
     @bp.get("/connections")
     def connections() -> Response:
