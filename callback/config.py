@@ -233,6 +233,21 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def _check_callback_keys(where: str, token: str, aes_key: str, page: str) -> None:
+    """A callback Token and EncodingAESKey (each when given) in the forms WeCom issues; the
+    error says where in the admin console (`page`) to copy them from."""
+    if token and not _TOKEN_RE.fullmatch(token):
+        raise ConfigError(
+            f"{where}.token: must be 1 to 32 letters or digits, got {len(token)} characters; "
+            f"copy it from {page}"
+        )
+    if aes_key and not _AES_KEY_RE.fullmatch(aes_key):
+        raise ConfigError(
+            f"{where}.encoding_aes_key: must be exactly 43 letters or digits, got {len(aes_key)} "
+            f"characters; copy the EncodingAESKey again from {page}"
+        )
+
+
 def _app(name: str, table: Any) -> AppSettings:
     where = f"apps.{name}"
     if not isinstance(table, dict):
@@ -260,16 +275,7 @@ def _app(name: str, table: Any) -> AppSettings:
             f"{where}.{missing}: missing; token and encoding_aes_key go together (both for "
             f"callbacks, neither for a send-only app); both are in {callback_page}"
         )
-    if token and not _TOKEN_RE.fullmatch(token):
-        raise ConfigError(
-            f"{where}.token: must be 1 to 32 letters or digits, got {len(token)} characters; "
-            f"copy it from {callback_page}"
-        )
-    if aes_key and not _AES_KEY_RE.fullmatch(aes_key):
-        raise ConfigError(
-            f"{where}.encoding_aes_key: must be exactly 43 letters or digits, got {len(aes_key)} "
-            f"characters; copy the EncodingAESKey again from {callback_page}"
-        )
+    _check_callback_keys(where, token, aes_key, callback_page)
     base_url = _string(table, "api_base_url", where) or DEFAULT_API_BASE_URL
     if not re.match(r"https?://[^/\s]+", base_url):
         raise ConfigError(f"{where}.api_base_url: expected an http(s) URL, got {base_url!r}")
@@ -321,16 +327,7 @@ def _bot(name: str, table: Any) -> BotSettings:
                     f"{where}.{key}: missing; a bot in callback mode needs token and "
                     f"encoding_aes_key, both in {where_url}"
                 )
-        if not _TOKEN_RE.fullmatch(token):
-            raise ConfigError(
-                f"{where}.token: must be 1 to 32 letters or digits, got {len(token)} "
-                f"characters; copy it from {where_url}"
-            )
-        if not _AES_KEY_RE.fullmatch(aes_key):
-            raise ConfigError(
-                f"{where}.encoding_aes_key: must be exactly 43 letters or digits, got "
-                f"{len(aes_key)} characters; copy the EncodingAESKey again from {where_url}"
-            )
+        _check_callback_keys(where, token, aes_key, where_url)
     else:
         for key, value in (("bot_id", bot_id), ("secret", secret)):
             if not value:
