@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from callback import config
 from callback.config import Settings
-from callback.devtools.emulator.webhooks import DEFAULT_WEBHOOK_KEY
 
 if TYPE_CHECKING:
     from callback.devtools.emulator import EmulatorServer
@@ -93,6 +92,8 @@ def settings(env: Mapping[str, str]) -> Settings:
         "encoding_aes_key": creds["bot_encoding_aes_key"],
         "bot_id": creds["bot_id"],
     }
+    from callback.devtools.emulator.webhooks import DEFAULT_WEBHOOK_KEY  # sandbox mode only
+
     # the README's group robot, on the emulator (which takes its default robot key)
     hooks = {HOOK: {"key": DEFAULT_WEBHOOK_KEY, "api_base_url": base_url}}
     state = directory(env) / ".wecom-sandbox.db"
