@@ -147,13 +147,9 @@ class Streams:
         """Say how the stream ends, `done` or `cut:N`; the first word stands, and is returned."""
         return self.store.setdefault(f"stream:{sid}:end", how, KEEP_S)
 
-    def cut_shown(self, sid: str) -> int | None:
-        """The characters of the answer the member saw when a refresh cut the stream short;
-        None if it was not cut."""
-        return shown_at_cut(self.store.get(f"stream:{sid}:end"))
-
     def was_cut(self, sid: str) -> bool:
-        return self.cut_shown(sid) is not None
+        """Whether a refresh finished the stream early (its end word is `cut:N`)."""
+        return shown_at_cut(self.store.get(f"stream:{sid}:end")) is not None
 
     def take_card(self, sid: str) -> bool:
         """True once per stream: the caller sends the card."""
