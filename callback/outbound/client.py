@@ -25,6 +25,7 @@ from callback.errors import (
     RateLimited,
     Unreachable,
     ValidationError,
+    WecomError,
 )
 from callback.metrics import Metrics
 from callback.outbound import Message, Recall, Recipients, UpdateTemplateCard, build_send_bodies
@@ -91,6 +92,34 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+
+MAYBE_DELIVERED = "the request may have been delivered"
+
+
+def failed_exchange(
+    exc: requests.RequestException, what: str, base: str, timeout_s: float, maybe: str
+) -> WecomError:
+    """A request to WeCom (API base URL `base`) that failed, as the outbox acts on it: nothing
+    left (Unreachable), it may have arrived (NoAnswer; `maybe` says so), an unusable URL
+    (ConfigError). Never requests' own text: it quotes the URL with its secret, token or key."""
+    kind = type(exc).__name__
+    if isinstance(exc, requests.ConnectionError):
+        if never_sent(exc):  # refused, no route, no DNS answer
+            return Unreachable(f"{what}: no connection to {base} ({kind})")
+        return NoAnswer(f"{what}: the connection was lost before WeCom answered ({kind}); {maybe}")
+    if isinstance(exc, requests.Timeout):
+        return NoAnswer(f"{what}: no answer within {timeout_s:g} s; {maybe}")
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema,
+    ):
+        return ConfigError(
+            f"{what}: the API base URL {base!r} is not usable ({kind}); check api_base_url"
+        )
+    return NoAnswer(f"{what}: the exchange with WeCom broke off ({kind}); {maybe}")  # e.g. cut off
 
 
 def never_sent(exc: requests.ConnectionError) -> bool:
@@ -161,35 +190,10 @@ class WecomClient:
         # corp secret (gettoken) or the access token
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kw)
-        except requests.ConnectionError as exc:
-            if never_sent(exc):
-                raise Unreachable(
-                    f"{path}: no connection to {host} ({type(exc).__name__})"
-                ) from None
-            raise NoAnswer(
-                f"{path}: the connection was lost before WeCom answered ({type(exc).__name__}); "
-                "the request may have been delivered"
-            ) from None
-        except requests.Timeout:
-            raise NoAnswer(
-                f"{path}: no answer within {self.timeout[1]:g} s; "
-                "the request may have been delivered"
-            ) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:  # fmt: skip
-            raise ConfigError(
-                f"{path}: the API base URL {host!r} is not usable ({type(exc).__name__}); "
-                "check the app's api_base_url"
-            ) from None
-        except requests.RequestException as exc:  # e.g. the body cut off after the headers
-            raise NoAnswer(
-                f"{path}: the exchange with WeCom broke off ({type(exc).__name__}); "
-                "the request may have been delivered"
-            ) from None
+        except requests.RequestException as exc:
+            raise failed_exchange(exc, path, host, self.timeout[1], MAYBE_DELIVERED) from None
         if response.status_code >= 500:
-            raise NoAnswer(
-                f"{path}: HTTP {response.status_code}; the request may have been delivered"
-            )
+            raise NoAnswer(f"{path}: HTTP {response.status_code}; {MAYBE_DELIVERED}")
         try:
             data = response.json()
         except ValueError:

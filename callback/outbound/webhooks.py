@@ -27,11 +27,10 @@ from callback.errors import (
     ConfigError,
     NoAnswer,
     RateLimited,
-    Unreachable,
     ValidationError,
 )
 from callback.outbound.card_rules import check_card
-from callback.outbound.client import never_sent
+from callback.outbound.client import failed_exchange
 from callback.store import Store
 
 TEXT_LIMIT = 2048
@@ -390,24 +389,11 @@ class WebhookClient:
             response = self.session.post(
                 url, params={"key": hook.key}, json=dict(body), timeout=self.timeout
             )
-        except requests.ConnectionError as exc:
-            if never_sent(exc):  # no connection was made (refused, no route, no DNS answer)
-                raise Unreachable(
-                    f"webhook {name!r}: no connection ({type(exc).__name__})"
-                ) from None
-            raise NoAnswer(
-                f"webhook {name!r}: the connection was lost ({type(exc).__name__}); the message "
-                "may have been posted"
-            ) from None
-        except requests.Timeout:
-            raise NoAnswer(
-                f"webhook {name!r}: no answer; the message may have been posted"
-            ) from None
-        except requests.RequestException as exc:  # the answer broke off: it may have been posted
-            raise NoAnswer(
-                f"webhook {name!r}: the exchange broke off ({type(exc).__name__}); the message "
-                "may have been posted"
-            ) from None
+        except requests.RequestException as exc:
+            raise failed_exchange(
+                exc, f"webhook {name!r}", hook.api_base_url, self.timeout[1],
+                "the message may have been posted",
+            ) from None  # fmt: skip
         if response.status_code >= 500:
             raise NoAnswer(f"webhook {name!r}: HTTP {response.status_code}")
         try:
